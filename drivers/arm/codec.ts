@@ -1,0 +1,241 @@
+/**
+ * The arm's CAN codec. Frame layouts live in the KCD file (fixtures/can/arm.kcd); encoding and
+ * decoding of signals is done by the `socketcan` package's KCD parser and DatabaseService, the
+ * same code a real rig runs. This module adds what a KCD cannot say: the MIT-mode special frames
+ * (enable / disable / zero), range clamping, and typed views of the messages.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { CanFrame } from '../types.ts';
+
+// socketcan is CommonJS with a native addon; load it through require so ESM interop is explicit.
+const require = createRequire(import.meta.url);
+type SocketCanModule = typeof import('socketcan');
+const socketcan = require('socketcan') as SocketCanModule;
+
+export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
+export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
+
+export const CMD_BASE = 0x000;
+export const FB_BASE = 0x100;
+export const INFO_REQ_ID = 0x7e0;
+export const INFO_BASE = 0x7e0;
+
+export type SpecialCommand = 'enable' | 'disable' | 'zero';
+const SPECIAL_LAST_BYTE: Record<SpecialCommand, number> = { enable: 0xfc, disable: 0xfd, zero: 0xfe };
+
+/** Motor fault codes carried in the feedback frame's `err` nibble. */
+export const MOTOR_ERRORS: Readonly<Record<number, string>> = {
+  0: 'ok',
+  1: 'over-temperature',
+  2: 'over-current',
+  3: 'under-voltage',
+  4: 'encoder-fault',
+  5: 'command-watchdog',
+};
+
+export const MOTOR_MODELS: Readonly<Record<number, string>> = {
+  1: 'DXJ-4310 joint motor',
+  2: 'DXJ-8009 joint motor',
+};
+
+export interface JointCommand {
+  positionRad: number;
+  velocityRadS: number;
+  kp: number;
+  kd: number;
+  torqueFfNm: number;
+}
+
+export interface JointFeedback {
+  joint: number;
+  error: number;
+  positionRad: number;
+  velocityRadS: number;
+  torqueNm: number;
+  tempMosC: number;
+  tempRotorC: number;
+}
+
+export interface JointInfo {
+  joint: number;
+  model: number;
+  firmware: string;
+  protocolMajor: number;
+  protocolMinor: number;
+  serial: number;
+}
+
+export type DecodedArmFrame =
+  | { kind: 'command'; joint: number; command: JointCommand }
+  | { kind: 'special'; joint: number; command: SpecialCommand }
+  | { kind: 'feedback'; feedback: JointFeedback }
+  | { kind: 'info-request'; joint: number }
+  | { kind: 'info'; info: JointInfo }
+  | { kind: 'unknown'; id: number };
+
+interface SignalLike {
+  value?: number;
+  bitLength: number;
+  slope: number;
+  intercept: number;
+}
+interface MessageLike {
+  id: number;
+  name: string;
+  len: number;
+  signals: Record<string, SignalLike>;
+}
+
+/**
+ * Encodes and decodes arm frames. Stateless from the caller's view: each call sets every signal
+ * it encodes, and decode reads the signals of exactly the frame it was given.
+ */
+export class ArmCodec {
+  readonly maxJoints: number;
+  private readonly db: InstanceType<SocketCanModule['DatabaseService']>;
+  private readonly byId = new Map<number, MessageLike>();
+  private captured: CanFrame | undefined;
+
+  constructor(kcdPath: string = DEFAULT_KCD) {
+    const network = socketcan.parseNetworkDescription(kcdPath);
+    const bus = network.buses['arm'];
+    if (bus === undefined) throw new Error(`${kcdPath}: no <Bus name="arm"> in the CAN database`);
+    // The DatabaseService talks to "a channel"; ours captures what it sends so the codec stays pure.
+    const capture = {
+      addListener: () => undefined,
+      send: (frame: CanFrame) => {
+        this.captured = frame;
+      },
+    };
+    this.db = new socketcan.DatabaseService(capture as never, bus);
+    let joints = 0;
+    for (const m of bus.messages) {
+      const msg = this.db.messages[m.name] as unknown as MessageLike;
+      this.byId.set(m.id, msg);
+      if (/^Cmd_J\d+$/.test(m.name)) joints++;
+    }
+    this.maxJoints = joints;
+  }
+
+  private encode(name: string, values: Record<string, number>): CanFrame {
+    const msg = this.db.messages[name] as unknown as MessageLike | undefined;
+    if (msg === undefined) throw new RangeError(`message ${name} is not in the CAN database`);
+    for (const [key, sig] of Object.entries(msg.signals)) {
+      const v = values[key];
+      if (v === undefined) throw new RangeError(`${name}.${key}: no value given`);
+      sig.value = clampToSignal(sig, v);
+    }
+    this.captured = undefined;
+    this.db.send(name);
+    const frame = this.captured as CanFrame | undefined;
+    if (frame === undefined) throw new Error(`encoding ${name} produced no frame`);
+    return { id: frame.id, ext: frame.ext, rtr: false, data: frame.data };
+  }
+
+  private read(msg: MessageLike, frame: CanFrame): Record<string, number> {
+    (this.db as unknown as { onMessage(f: CanFrame): void }).onMessage(frame);
+    const out: Record<string, number> = {};
+    for (const [key, sig] of Object.entries(msg.signals)) out[key] = sig.value ?? 0;
+    return out;
+  }
+
+  command(joint: number, c: JointCommand): CanFrame {
+    return this.encode(`Cmd_J${joint}`, { p_des: c.positionRad, v_des: c.velocityRadS, kp: c.kp, kd: c.kd, t_ff: c.torqueFfNm });
+  }
+
+  special(joint: number, command: SpecialCommand): CanFrame {
+    const data = Buffer.alloc(8, 0xff);
+    data[7] = SPECIAL_LAST_BYTE[command];
+    return { id: CMD_BASE + joint, ext: false, rtr: false, data };
+  }
+
+  feedback(f: JointFeedback): CanFrame {
+    return this.encode(`Fb_J${f.joint}`, {
+      err: f.error,
+      node: f.joint & 0xf,
+      pos: f.positionRad,
+      vel: f.velocityRadS,
+      torque: f.torqueNm,
+      t_mos: f.tempMosC,
+      t_rotor: f.tempRotorC,
+    });
+  }
+
+  infoRequest(joint: number): CanFrame {
+    return this.encode('Info_Req', { node: joint });
+  }
+
+  info(i: JointInfo): CanFrame {
+    const [major, minor, patch] = i.firmware.split('.').map(Number);
+    return this.encode(`Info_J${i.joint}`, {
+      model: i.model,
+      fw_major: major ?? 0,
+      fw_minor: minor ?? 0,
+      fw_patch: patch ?? 0,
+      proto_major: i.protocolMajor,
+      proto_minor: i.protocolMinor,
+      serial: i.serial,
+    });
+  }
+
+  /** Classifies and decodes any frame; unknown ids and short frames come back as `unknown`. */
+  decode(frame: CanFrame): DecodedArmFrame {
+    const msg = frame.ext || frame.rtr ? undefined : this.byId.get(frame.id);
+    if (msg === undefined || frame.data.length < msg.len) return { kind: 'unknown', id: frame.id };
+    const joint = frame.id & 0x0f;
+    if (frame.id > CMD_BASE && frame.id <= CMD_BASE + this.maxJoints) {
+      const special = specialOf(frame.data);
+      if (special !== undefined) return { kind: 'special', joint, command: special };
+      const v = this.read(msg, frame);
+      return {
+        kind: 'command',
+        joint,
+        command: { positionRad: v['p_des']!, velocityRadS: v['v_des']!, kp: v['kp']!, kd: v['kd']!, torqueFfNm: v['t_ff']! },
+      };
+    }
+    if (frame.id > FB_BASE && frame.id <= FB_BASE + this.maxJoints) {
+      const v = this.read(msg, frame);
+      return {
+        kind: 'feedback',
+        feedback: {
+          joint,
+          error: v['err']!,
+          positionRad: v['pos']!,
+          velocityRadS: v['vel']!,
+          torqueNm: v['torque']!,
+          tempMosC: v['t_mos']!,
+          tempRotorC: v['t_rotor']!,
+        },
+      };
+    }
+    if (frame.id === INFO_REQ_ID) return { kind: 'info-request', joint: this.read(msg, frame)['node']! };
+    const v = this.read(msg, frame);
+    return {
+      kind: 'info',
+      info: {
+        joint,
+        model: v['model']!,
+        firmware: `${v['fw_major']}.${v['fw_minor']}.${v['fw_patch']}`,
+        protocolMajor: v['proto_major']!,
+        protocolMinor: v['proto_minor']!,
+        serial: v['serial']!,
+      },
+    };
+  }
+}
+
+function specialOf(data: Buffer): SpecialCommand | undefined {
+  if (data.length !== 8) return undefined;
+  for (let i = 0; i < 7; i++) if (data[i] !== 0xff) return undefined;
+  for (const [k, v] of Object.entries(SPECIAL_LAST_BYTE)) if (data[7] === v) return k as SpecialCommand;
+  return undefined;
+}
+
+/** MIT packing saturates: a value outside the signal's range is sent as the nearest end. */
+function clampToSignal(sig: SignalLike, value: number): number {
+  const lo = sig.intercept;
+  const hi = sig.intercept + sig.slope * (2 ** sig.bitLength - 1);
+  if (!Number.isFinite(value)) throw new RangeError(`signal value ${value} is not a finite number`);
+  return Math.min(hi, Math.max(lo, value));
+}

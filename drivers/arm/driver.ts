@@ -1,0 +1,289 @@
+/**
+ * Host driver for the arm: N joint motors in MIT mode on one CAN channel (docs/protocols.md, "Arm").
+ *
+ * The driver runs the control loop: at `controlHz` it sends every joint a command frame whose
+ * position setpoint walks toward the target at no more than `maxVelocityRadS` (the host plans the
+ * trajectory; the motor's PD loop tracks it). Each motor answers every command with a feedback
+ * frame, which is how positions, torques, temperatures and faults come back.
+ */
+import type { Clock, TimerHandle } from '../../harness/clock.ts';
+import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
+import type { CanChannel } from '../transport/can.ts';
+import type { CanFrame, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
+import { emptyStats } from '../types.ts';
+import { ARM_PROTOCOL, MOTOR_ERRORS, MOTOR_MODELS, type ArmCodec, type JointFeedback, type JointInfo } from './codec.ts';
+
+export interface ArmDriverOptions {
+  name: string;
+  channel: CanChannel;
+  codec: ArmCodec;
+  clock: Clock;
+  transport: TransportKind;
+  mode: 'sim' | 'real';
+  joints: number;
+  controlHz: number;
+  maxVelocityRadS: number;
+  kp: number;
+  kd: number;
+  requestTimeoutMs: number;
+}
+
+export interface MoveOptions {
+  /** Done when every joint's measured position is within this of the target. */
+  toleranceRad?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Checked on every feedback round; a non-undefined result stops the move (hold) and is returned. */
+  guard?: () => string | undefined;
+}
+
+export interface MoveResult {
+  reached: boolean;
+  /** What the guard returned when it stopped the move. */
+  stoppedBy?: string;
+  durationMs: number;
+}
+
+export type ArmFaultListener = (joint: number, code: number, text: string) => void;
+
+export class ArmDriver {
+  readonly name: string;
+  state: LifecycleState = 'unconfigured';
+  info: DeviceInfo | undefined;
+  readonly stats: LinkStats = emptyStats();
+  readonly positionRad: number[];
+  readonly velocityRadS: number[];
+  readonly torqueNm: number[];
+  readonly tempC: number[];
+  readonly lastFeedbackMs: (number | undefined)[];
+  private readonly setpoint: number[];
+  private readonly target: number[];
+  private loop: TimerHandle | undefined;
+  private readonly infoWaiters = new Map<number, (i: JointInfo) => void>();
+  private readonly roundListeners = new Set<() => void>();
+  private readonly faultListeners = new Set<ArmFaultListener>();
+  private readonly onFrameBound = (frame: CanFrame): void => this.onFrame(frame);
+  private feedbackSeen = 0;
+
+  constructor(private readonly options: ArmDriverOptions) {
+    if (options.joints < 1 || options.joints > options.codec.maxJoints) {
+      throw new DexhilError('CONFIG_INVALID', `${options.name}: ${options.joints} joints configured, the CAN database describes ${options.codec.maxJoints}`);
+    }
+    this.name = options.name;
+    const zeros = (): number[] => new Array<number>(options.joints).fill(0);
+    this.positionRad = zeros();
+    this.velocityRadS = zeros();
+    this.torqueNm = zeros();
+    this.tempC = zeros();
+    this.setpoint = zeros();
+    this.target = zeros();
+    this.lastFeedbackMs = new Array<number | undefined>(options.joints).fill(undefined);
+  }
+
+  get joints(): number {
+    return this.options.joints;
+  }
+
+  /** Called after each full round of feedback (every joint answered once). */
+  onRound(listener: () => void): () => void {
+    this.roundListeners.add(listener);
+    return () => this.roundListeners.delete(listener);
+  }
+
+  onFault(listener: ArmFaultListener): () => void {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+
+  /** Starts listening and identifies every joint motor. -> inactive. */
+  async open(signal?: AbortSignal): Promise<DeviceInfo> {
+    this.options.channel.addListener('onMessage', this.onFrameBound);
+    this.options.channel.start();
+    const infos: JointInfo[] = [];
+    for (let j = 1; j <= this.joints; j++) infos.push(await this.identify(j, signal));
+    for (const i of infos) {
+      if (i.protocolMajor !== ARM_PROTOCOL.major) {
+        throw new DexhilError('PROTOCOL_VERSION', `${this.name}: joint ${i.joint} speaks protocol ${i.protocolMajor}.${i.protocolMinor}, this harness speaks ${ARM_PROTOCOL.major}.x`, {
+          hint: 'flash the joint with a matching firmware or use a matching dexhil release',
+        });
+      }
+    }
+    const firmwares = [...new Set(infos.map((i) => i.firmware))];
+    if (firmwares.length > 1) {
+      throw new DexhilError('PROTOCOL_VERSION', `${this.name}: joints run different firmware (${infos.map((i) => `J${i.joint}=${i.firmware}`).join(', ')})`, {
+        hint: 'flash every joint with the same firmware before a run',
+      });
+    }
+    const first = infos[0]!;
+    this.info = {
+      name: this.name,
+      kind: 'arm',
+      transport: this.options.transport,
+      mode: this.options.mode,
+      model: `${MOTOR_MODELS[first.model] ?? `model ${first.model}`} x${this.joints}`,
+      firmware: first.firmware,
+      protocol: `${first.protocolMajor}.${first.protocolMinor}`,
+      serial: infos.map((i) => i.serial.toString(16).toUpperCase().padStart(4, '0')).join('-'),
+    };
+    this.state = 'inactive';
+    return this.info;
+  }
+
+  private identify(joint: number, signal?: AbortSignal): Promise<JointInfo> {
+    throwIfAborted(signal);
+    return new Promise((resolve, reject) => {
+      const timer = this.options.clock.setTimer(this.options.requestTimeoutMs, () => {
+        this.infoWaiters.delete(joint);
+        reject(
+          new DexhilError('DEVICE_TIMEOUT', `${this.name}: joint ${joint} did not answer the info request within ${this.options.requestTimeoutMs} ms`, {
+            hint: `check the CAN wiring and termination, the bitrate, and that joint ${joint} is powered`,
+          }),
+        );
+      });
+      this.infoWaiters.set(joint, (i) => {
+        timer.cancel();
+        resolve(i);
+      });
+      this.send(this.options.codec.infoRequest(joint));
+    });
+  }
+
+  /** Enables every motor and starts the control loop holding the current position. -> active. */
+  async activate(signal?: AbortSignal): Promise<void> {
+    this.requireState('inactive', 'activate');
+    const before = this.feedbackSeen;
+    for (let j = 1; j <= this.joints; j++) this.send(this.options.codec.special(j, 'enable'));
+    const deadline = this.options.clock.nowMs() + this.options.requestTimeoutMs;
+    while (this.feedbackSeen - before < this.joints) {
+      if (this.options.clock.nowMs() > deadline) {
+        throw new DexhilError('DEVICE_TIMEOUT', `${this.name}: motors did not confirm enable within ${this.options.requestTimeoutMs} ms`);
+      }
+      await this.options.clock.sleep(1, signal);
+    }
+    for (let j = 0; j < this.joints; j++) {
+      this.setpoint[j] = this.positionRad[j]!;
+      this.target[j] = this.positionRad[j]!;
+    }
+    this.state = 'active';
+    this.loop = this.options.clock.setInterval(1000 / this.options.controlHz, () => this.controlTick());
+  }
+
+  /**
+   * Moves to `targetRad` (one value per joint) along a velocity-limited path.
+   * @throws DexhilError DEVICE_STATE unless active; ABORTED when the signal fires (the arm holds).
+   */
+  async moveTo(targetRad: readonly number[], options: MoveOptions = {}): Promise<MoveResult> {
+    this.requireState('active', 'move');
+    if (targetRad.length !== this.joints) throw new RangeError(`${this.name}: target has ${targetRad.length} values for ${this.joints} joints`);
+    const tol = options.toleranceRad ?? 0.02;
+    const start = this.options.clock.nowMs();
+    targetRad.forEach((v, j) => {
+      this.target[j] = v;
+    });
+    const periodMs = 1000 / this.options.controlHz;
+    for (;;) {
+      try {
+        await this.options.clock.sleep(periodMs, options.signal);
+      } catch (err) {
+        this.hold();
+        throw err;
+      }
+      const stoppedBy = options.guard?.();
+      if (stoppedBy !== undefined) {
+        this.hold();
+        return { reached: false, stoppedBy, durationMs: this.options.clock.nowMs() - start };
+      }
+      if (this.positionRad.every((p, j) => Math.abs(p - targetRad[j]!) <= tol)) {
+        return { reached: true, durationMs: this.options.clock.nowMs() - start };
+      }
+      if (options.timeoutMs !== undefined && this.options.clock.nowMs() - start > options.timeoutMs) {
+        this.hold();
+        return { reached: false, stoppedBy: 'move-timeout', durationMs: this.options.clock.nowMs() - start };
+      }
+    }
+  }
+
+  /** Stops motion where the arm is now: target and setpoint become the measured position. */
+  hold(): void {
+    for (let j = 0; j < this.joints; j++) {
+      this.target[j] = this.positionRad[j]!;
+      this.setpoint[j] = this.positionRad[j]!;
+    }
+  }
+
+  /** Holds, then disables every motor and stops the control loop. -> inactive. */
+  async deactivate(): Promise<void> {
+    if (this.state !== 'active') return;
+    this.hold();
+    this.loop?.cancel();
+    this.loop = undefined;
+    for (let j = 1; j <= this.joints; j++) this.send(this.options.codec.special(j, 'disable'));
+    this.state = 'inactive';
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'finalized') return;
+    await this.deactivate();
+    this.options.channel.removeListener('onMessage', this.onFrameBound);
+    this.state = 'finalized';
+  }
+
+  private controlTick(): void {
+    const step = this.options.maxVelocityRadS / this.options.controlHz;
+    for (let j = 0; j < this.joints; j++) {
+      const err = this.target[j]! - this.setpoint[j]!;
+      this.setpoint[j] = this.setpoint[j]! + Math.max(-step, Math.min(step, err));
+      this.send(
+        this.options.codec.command(j + 1, {
+          positionRad: this.setpoint[j]!,
+          velocityRadS: 0,
+          kp: this.options.kp,
+          kd: this.options.kd,
+          torqueFfNm: 0,
+        }),
+      );
+    }
+  }
+
+  private send(frame: CanFrame): void {
+    this.stats.tx++;
+    this.options.channel.send(frame);
+  }
+
+  private onFrame(frame: CanFrame): void {
+    const d = this.options.codec.decode(frame);
+    if (d.kind === 'feedback') {
+      this.stats.rx++;
+      this.applyFeedback(d.feedback);
+    } else if (d.kind === 'info') {
+      this.stats.rx++;
+      this.infoWaiters.get(d.info.joint)?.(d.info);
+      this.infoWaiters.delete(d.info.joint);
+    } else if (d.kind === 'unknown') {
+      this.stats.malformed++;
+    }
+    // Commands from other hosts on the bus are not ours to interpret.
+  }
+
+  private applyFeedback(f: JointFeedback): void {
+    const j = f.joint - 1;
+    if (j < 0 || j >= this.joints) {
+      this.stats.malformed++;
+      return;
+    }
+    this.positionRad[j] = f.positionRad;
+    this.velocityRadS[j] = f.velocityRadS;
+    this.torqueNm[j] = f.torqueNm;
+    this.tempC[j] = Math.max(f.tempMosC, f.tempRotorC);
+    this.lastFeedbackMs[j] = this.options.clock.nowMs();
+    this.feedbackSeen++;
+    if (f.error !== 0) for (const l of this.faultListeners) l(f.joint, f.error, MOTOR_ERRORS[f.error] ?? `error ${f.error}`);
+    if (f.joint === this.joints) for (const l of this.roundListeners) l();
+  }
+
+  private requireState(expected: LifecycleState, what: string): void {
+    if (this.state !== expected) {
+      throw new DexhilError('DEVICE_STATE', `${this.name}: cannot ${what} in state '${this.state}' (needs '${expected}')`);
+    }
+  }
+}

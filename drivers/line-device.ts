@@ -1,0 +1,183 @@
+/**
+ * Host side of the serial line protocol (drivers/line-codec.ts), shared by the hand and the
+ * force/torque sensors: requests with timeouts, replies matched by sequence number, stream and
+ * event lines dispatched to the device driver, link health counted (CRC errors, sequence gaps,
+ * malformed lines). A bad line is counted and dropped; it never throws into the caller.
+ */
+import type { Clock, TimerHandle } from '../harness/clock.ts';
+import { DexhilError } from '../harness/errors.ts';
+import { decodeLine, encodeLine, intField, seqGap, type Line } from './line-codec.ts';
+import { LineChannel, type ByteStream } from './transport/byte-stream.ts';
+import { emptyStats, type LinkStats } from './types.ts';
+
+export interface LineDeviceOptions {
+  name: string;
+  stream: ByteStream;
+  clock: Clock;
+  /** How long a request may wait for its reply. */
+  requestTimeoutMs: number;
+}
+
+interface PendingRequest {
+  verb: string;
+  resolve: (fields: string[]) => void;
+  reject: (err: Error) => void;
+  timer: TimerHandle;
+}
+
+export interface VersionReply {
+  model: string;
+  firmware: string;
+  protocol: string;
+  serial: string;
+}
+
+export abstract class LineDevice {
+  readonly name: string;
+  readonly stats: LinkStats = emptyStats();
+  protected readonly clock: Clock;
+  private readonly channel: LineChannel;
+  private readonly pending = new Map<number, PendingRequest>();
+  private txSeq = 0;
+  private lastRxSeq: number | undefined;
+  private readonly requestTimeoutMs: number;
+  private closed = false;
+  /** Clock time (ms) of the last valid line from the device; undefined before the first. */
+  lastRxMs: number | undefined;
+
+  constructor(options: LineDeviceOptions) {
+    this.name = options.name;
+    this.clock = options.clock;
+    this.requestTimeoutMs = options.requestTimeoutMs;
+    this.channel = new LineChannel(options.stream, (text) => this.onLine(text));
+    options.stream.onClose((reason) => this.failAll(new DexhilError('DEVICE_TIMEOUT', `${this.name}: serial link ${options.stream.path} closed (${reason})`)));
+  }
+
+  /** Stream sample from the device: fields after the timestamp. */
+  protected abstract handleSample(fields: string[], deviceTimeUs: number): void;
+
+  /** Asynchronous event from the device (e.g. BOOT, FAULT). */
+  protected onEvent(_fields: string[], _deviceTimeUs: number): void {}
+
+  /**
+   * Sends `$seq,VERB,args` and resolves with the reply's fields after `OK`.
+   * @throws DexhilError DEVICE_REFUSED on NAK, DEVICE_TIMEOUT when no reply comes in time, ABORTED.
+   */
+  request(verb: string, args: readonly (string | number)[] = [], signal?: AbortSignal): Promise<string[]> {
+    if (this.closed) return Promise.reject(new DexhilError('DEVICE_STATE', `${this.name}: link is closed`));
+    const seq = this.txSeq;
+    this.txSeq = (this.txSeq + 1) & 0xffff;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pending.get(seq)?.timer.cancel();
+        this.pending.delete(seq);
+        reject(signal?.reason instanceof Error ? signal.reason : new DexhilError('ABORTED', `${this.name}: ${verb} aborted`));
+      };
+      const timer = this.clock.setTimer(this.requestTimeoutMs, () => {
+        this.pending.delete(seq);
+        signal?.removeEventListener('abort', onAbort);
+        reject(
+          new DexhilError('DEVICE_TIMEOUT', `${this.name}: no reply to ${verb} within ${this.requestTimeoutMs} ms`, {
+            hint: 'check the cable and that the device is powered; `dexhil doctor` shows link health',
+          }),
+        );
+      });
+      this.pending.set(seq, {
+        verb,
+        timer,
+        resolve: (f) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(f);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.stats.tx++;
+      this.channel.send(encodeLine('$', seq, [verb, ...args]));
+    });
+  }
+
+  /** Asks the device who it is: model, firmware, protocol version, serial number. */
+  async version(signal?: AbortSignal): Promise<VersionReply> {
+    const f = await this.request('VER', [], signal);
+    const [model, firmware, protocol, serial] = f;
+    if (model === undefined || firmware === undefined || protocol === undefined || serial === undefined) {
+      throw new DexhilError('PROTOCOL', `${this.name}: version reply has ${f.length} fields, expected 4`);
+    }
+    return { model, firmware, protocol, serial };
+  }
+
+  private onLine(text: string): void {
+    const decoded = decodeLine(text);
+    if (!decoded.ok) {
+      if (decoded.error === 'crc') this.stats.crcErrors++;
+      else this.stats.malformed++;
+      return;
+    }
+    const line = decoded.line;
+    if (line.sigil === '$') {
+      this.stats.malformed++; // a device never sends requests
+      return;
+    }
+    this.stats.rx++;
+    if (this.lastRxSeq !== undefined) this.stats.seqGaps += seqGap(this.lastRxSeq, line.seq);
+    this.lastRxSeq = line.seq;
+    this.lastRxMs = this.clock.nowMs();
+    this.dispatch(line);
+  }
+
+  private dispatch(line: Line): void {
+    const t = intField(line.fields[0]);
+    if (t === undefined) {
+      this.stats.malformed++;
+      return;
+    }
+    const rest = line.fields.slice(1);
+    if (line.sigil === '=') this.handleSample(rest, t);
+    else if (line.sigil === '!') this.onEvent(rest, t);
+    else this.onReply(rest);
+  }
+
+  private onReply(fields: string[]): void {
+    const reqSeq = intField(fields[0]);
+    const p = reqSeq === undefined ? undefined : this.pending.get(reqSeq);
+    if (reqSeq === undefined || p === undefined) return; // a late reply to a timed-out request
+    this.pending.delete(reqSeq);
+    p.timer.cancel();
+    if (fields[1] === 'OK') p.resolve(fields.slice(2));
+    else {
+      const code = fields[2] ?? '?';
+      const reason = fields.slice(3).join(',') || 'no reason given';
+      p.reject(new DexhilError('DEVICE_REFUSED', `${this.name}: ${p.verb} refused (code ${code}: ${reason})`));
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      p.timer.cancel();
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  /** Closes the line channel and fails pending requests. Safe to call twice. */
+  closeLink(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new DexhilError('DEVICE_STATE', `${this.name}: link closed`));
+    this.channel.close();
+  }
+}
+
+/** Checks that the device's protocol major version is the one this driver speaks. */
+export function checkProtocol(name: string, reported: string, expectedMajor: number): void {
+  const major = Number(reported.split('.')[0]);
+  if (major !== expectedMajor) {
+    throw new DexhilError('PROTOCOL_VERSION', `${name}: device speaks protocol ${reported}, this harness speaks ${expectedMajor}.x`, {
+      hint: 'update the device firmware or use a dexhil release that speaks its protocol',
+    });
+  }
+}

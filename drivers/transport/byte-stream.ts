@@ -1,0 +1,59 @@
+/**
+ * The byte-stream transport interface (serial ports, pseudo-terminals, in-process links), and the
+ * line channel every serial driver reads through: bytes -> @serialport/parser-readline -> lines.
+ */
+import { ReadlineParser } from '@serialport/parser-readline';
+
+export interface ByteStream {
+  /** Where the bytes go: a device path, or `sim:<name>` for an in-process link. */
+  readonly path: string;
+  write(data: string | Buffer): void;
+  /** Subscribes to received bytes; returns the unsubscribe function. */
+  onData(listener: (chunk: Buffer) => void): () => void;
+  /** Subscribes to the link closing (unplugged, closed by us). */
+  onClose(listener: (reason: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Splits a byte stream into lines with the serialport readline parser. Lines over `maxLineBytes`
+ * without a newline are discarded and counted (garbage on the line must not grow memory).
+ */
+export class LineChannel {
+  private readonly parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
+  private readonly unsubscribe: () => void;
+  private pendingBytes = 0;
+  overflows = 0;
+
+  constructor(
+    private readonly stream: ByteStream,
+    onLine: (line: string) => void,
+    private readonly maxLineBytes = 1024,
+  ) {
+    this.parser.on('data', (line: string) => {
+      this.pendingBytes = 0;
+      onLine(line);
+    });
+    this.unsubscribe = stream.onData((chunk) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      this.pendingBytes = nl < 0 ? this.pendingBytes + chunk.length : chunk.length - nl - 1;
+      if (this.pendingBytes > this.maxLineBytes) {
+        // Reset the parser: drop the runaway partial line.
+        this.overflows++;
+        this.pendingBytes = 0;
+        this.parser.write('\n');
+      }
+      this.parser.write(chunk);
+    });
+  }
+
+  send(text: string): void {
+    this.stream.write(text);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.parser.removeAllListeners('data');
+    this.parser.destroy();
+  }
+}

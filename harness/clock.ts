@@ -1,0 +1,286 @@
+/**
+ * Time is injected: everything that waits or timestamps goes through a Clock.
+ *
+ * - RealClock: wall time, for rigs and pseudo-terminal tests.
+ * - VirtualClock: discrete-event time for the in-process simulated rig. Time only moves when
+ *   every in-process task is waiting on a clock timer, then it jumps to the next due timer, so a
+ *   night of trials runs in seconds and the same seed always gives the same sequence of events.
+ *
+ * This module is the only place that may call `setTimeout`, `setImmediate` or read wall time.
+ */
+import { AbortedError } from './errors.ts';
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  readonly kind: 'real' | 'virtual';
+  /** Monotonic time since the clock started, in nanoseconds. */
+  nowNs(): bigint;
+  /** Monotonic time since the clock started, in milliseconds (fractional). */
+  nowMs(): number;
+  /** Wall-clock time (epoch ms) for report columns that say when something happened. */
+  wallMs(): number;
+  /** Runs `fn` once after `delayMs`. */
+  setTimer(delayMs: number, fn: () => void): TimerHandle;
+  /** Runs `fn` every `periodMs`, first after one period, drift-free. */
+  setInterval(periodMs: number, fn: () => void): TimerHandle;
+  /** Resolves after `delayMs`; rejects with the signal's reason (or AbortedError) when aborted. */
+  sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
+  /** Stops the clock: no timer fires after this. Safe to call twice. */
+  close(): void;
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new AbortedError(String(reason));
+}
+
+function sleepWith(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      timer.cancel();
+      reject(abortReason(signal as AbortSignal));
+    };
+    const timer = clock.setTimer(delayMs, () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class RealClock implements Clock {
+  readonly kind = 'real' as const;
+  private readonly startNs = process.hrtime.bigint();
+  private readonly live = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  nowNs(): bigint {
+    return process.hrtime.bigint() - this.startNs;
+  }
+  nowMs(): number {
+    return Number(this.nowNs()) / 1e6;
+  }
+  wallMs(): number {
+    return Date.now();
+  }
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    if (this.closed) return { cancel: () => undefined };
+    const t = setTimeout(() => {
+      this.live.delete(t);
+      fn();
+    }, Math.max(0, delayMs));
+    this.live.add(t);
+    return {
+      cancel: () => {
+        clearTimeout(t);
+        this.live.delete(t);
+      },
+    };
+  }
+  setInterval(periodMs: number, fn: () => void): TimerHandle {
+    let next = this.nowMs() + periodMs;
+    let handle: TimerHandle;
+    let cancelled = false;
+    const tick = (): void => {
+      if (cancelled) return;
+      next += periodMs;
+      handle = this.setTimer(next - this.nowMs(), tick);
+      fn();
+    };
+    handle = this.setTimer(periodMs, tick);
+    return {
+      cancel: () => {
+        cancelled = true;
+        handle.cancel();
+      },
+    };
+  }
+  sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
+    return sleepWith(this, delayMs, signal);
+  }
+  close(): void {
+    this.closed = true;
+    for (const t of this.live) clearTimeout(t);
+    this.live.clear();
+  }
+}
+
+interface VirtualTimer {
+  dueNs: bigint;
+  order: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** A binary min-heap ordered by due time, then by scheduling order (deterministic ties). */
+class TimerHeap {
+  private readonly items: VirtualTimer[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): VirtualTimer | undefined {
+    return this.items[0];
+  }
+  push(t: VirtualTimer): void {
+    const a = this.items;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): VirtualTimer | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && before(a[l]!, a[m]!)) m = l;
+        if (r < a.length && before(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(x: VirtualTimer, y: VirtualTimer): boolean {
+  return x.dueNs < y.dueNs || (x.dueNs === y.dueNs && x.order < y.order);
+}
+
+/** Lets every pending in-process callback (nextTick, promise jobs, stream events) run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export interface VirtualClockOptions {
+  /** Wall-clock epoch (ms) that virtual time 0 maps to, for report timestamps. */
+  epochMs?: number;
+}
+
+export class VirtualClock implements Clock {
+  readonly kind = 'virtual' as const;
+  private now = 0n;
+  private order = 0;
+  private readonly heap = new TimerHeap();
+  private pumping = false;
+  private closed = false;
+  private readonly epochMs: number;
+  /** Number of timers fired so far (for benchmarks and tests). */
+  fired = 0;
+
+  constructor(options: VirtualClockOptions = {}) {
+    this.epochMs = options.epochMs ?? Date.now();
+  }
+
+  nowNs(): bigint {
+    return this.now;
+  }
+  nowMs(): number {
+    return Number(this.now) / 1e6;
+  }
+  wallMs(): number {
+    return this.epochMs + Math.floor(this.nowMs());
+  }
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    if (this.closed) return { cancel: () => undefined };
+    const delayNs = BigInt(Math.max(0, Math.round(delayMs * 1e6)));
+    const timer: VirtualTimer = { dueNs: this.now + delayNs, order: this.order++, fn, cancelled: false };
+    this.heap.push(timer);
+    this.pump();
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
+  }
+  setInterval(periodMs: number, fn: () => void): TimerHandle {
+    const periodNs = BigInt(Math.max(1, Math.round(periodMs * 1e6)));
+    let due = this.now + periodNs;
+    let current: VirtualTimer | undefined;
+    let cancelled = false;
+    const schedule = (): void => {
+      if (this.closed || cancelled) return;
+      current = { dueNs: due, order: this.order++, fn: tick, cancelled: false };
+      this.heap.push(current);
+      this.pump();
+    };
+    const tick = (): void => {
+      due += periodNs;
+      schedule();
+      fn();
+    };
+    schedule();
+    return {
+      cancel: () => {
+        cancelled = true;
+        if (current) current.cancelled = true;
+      },
+    };
+  }
+  sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
+    return sleepWith(this, delayMs, signal);
+  }
+  close(): void {
+    this.closed = true;
+  }
+
+  /**
+   * The pump: while timers are pending, let in-process work settle, then jump to the earliest
+   * due time and fire every timer due at that instant. It stops when no timer is pending and
+   * restarts when one is scheduled.
+   */
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for (;;) {
+        await settle();
+        if (this.closed) return;
+        let next = this.heap.peek();
+        while (next?.cancelled) {
+          this.heap.pop();
+          next = this.heap.peek();
+        }
+        if (next === undefined) return;
+        this.now = next.dueNs;
+        while (next !== undefined && next.dueNs === this.now) {
+          this.heap.pop();
+          if (!next.cancelled) {
+            this.fired++;
+            try {
+              next.fn();
+            } catch (err) {
+              // Same contract as a real timer: an exception in a callback is an uncaught error,
+              // but it must not stop virtual time for everyone else.
+              process.nextTick(() => {
+                throw err;
+              });
+            }
+          }
+          next = this.heap.peek();
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * One error hierarchy for the whole harness. Every error carries a stable `code`
+ * (for tests and exit-code mapping), a human message saying what happened and where,
+ * and, where we know it, a `hint` saying what to do about it.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'USAGE'
+  | 'SCENARIO_UNKNOWN'
+  | 'DEVICE_TIMEOUT'
+  | 'DEVICE_REFUSED'
+  | 'DEVICE_STATE'
+  | 'PROTOCOL'
+  | 'PROTOCOL_VERSION'
+  | 'ABORTED'
+  | 'TIMEOUT'
+  | 'RESET_FAILED'
+  | 'INTERNAL';
+
+export class DexhilError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DexhilError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** The message with its hint, as printed to a user. */
+  describe(): string {
+    return this.hint === undefined ? this.message : `${this.message}\n  hint: ${this.hint}`;
+  }
+}
+
+/** Thrown inside a stage when its AbortSignal fired (stage/trial timeout, Ctrl-C). */
+export class AbortedError extends DexhilError {
+  constructor(reason: string) {
+    super('ABORTED', `aborted: ${reason}`);
+    this.name = 'AbortedError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error ? reason : new AbortedError(String(reason));
+  }
+}
