@@ -1,0 +1,56 @@
+/**
+ * Simulated 6-axis force/torque sensor: streams the world's load on its mount plus bias, noise
+ * and a slowly drifting temperature; TARE zeroes the bias at the current load.
+ * Not modelled: cross-talk between axes, saturation, overload latching.
+ */
+import type { Clock } from '../../harness/clock.ts';
+import type { ByteStream } from '../transport/byte-stream.ts';
+import type { Wrench } from '../types.ts';
+import type { FaultKnobs } from './faults.ts';
+import { LinePeer, type PeerIdentity } from './line-peer.ts';
+import type { Rng } from './rng.ts';
+import type { SimWorld } from './world/index.ts';
+import type { SensorMount } from './world/types.ts';
+
+const AXES = ['fx', 'fy', 'fz', 'tx', 'ty', 'tz'] as const;
+
+export class FtPeer extends LinePeer {
+  private bias: Wrench;
+  private offset: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
+
+  constructor(
+    stream: ByteStream,
+    clock: Clock,
+    identity: PeerIdentity,
+    faults: FaultKnobs,
+    rng: Rng,
+    private readonly world: SimWorld,
+    private readonly mount: SensorMount,
+    private readonly noiseN: number,
+  ) {
+    super(stream, clock, identity, faults, rng, 7000);
+    this.bias = { fx: rng.normal(0, 2), fy: rng.normal(0, 2), fz: rng.normal(0, 3), tx: rng.normal(0, 0.05), ty: rng.normal(0, 0.05), tz: rng.normal(0, 0.05) };
+  }
+
+  private raw(): Wrench {
+    const load = this.world.wrench(this.mount);
+    const out = { ...load };
+    for (const a of AXES) out[a] = load[a] + this.bias[a] + this.rng.normal(0, a.startsWith('f') ? this.noiseN : this.noiseN / 20);
+    return out;
+  }
+
+  protected override handle(verb: string): ReturnType<LinePeer['handle']> {
+    if (verb === 'TARE') {
+      const r = this.raw();
+      this.offset = { ...r };
+      return { ok: true };
+    }
+    return { ok: false, code: 1, reason: `unknown command ${verb}` };
+  }
+
+  protected override sample(): (string | number)[] {
+    const r = this.raw();
+    const temp = 310 + Math.round(10 * Math.sin(this.clock.nowMs() / 600000));
+    return [...AXES.map((a) => Math.round(1000 * (r[a] - this.offset[a]))), temp];
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Seeded randomness for the simulator (pure-rand's xoroshiro128+). Streams are derived by label,
+ * so adding a draw in one place never shifts the draws of another (initial conditions stay
+ * paired across firmware profiles and code changes elsewhere).
+ */
+import { xoroshiro128plus } from 'pure-rand';
+
+type Generator = ReturnType<typeof xoroshiro128plus>;
+
+/** FNV-1a, 32-bit: a stable hash of a label, for deriving seeds. */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export class Rng {
+  private readonly gen: Generator;
+  private spare: number | undefined;
+
+  constructor(readonly seed: number) {
+    this.gen = xoroshiro128plus(seed | 0);
+  }
+
+  /** A child stream: same parent seed and label, same numbers. */
+  fork(label: string): Rng {
+    return new Rng(hash32(`${this.seed}/${label}`));
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  float(): number {
+    const hi = (this.gen.unsafeNext() >>> 0) >>> 5; // 27 bits
+    const lo = (this.gen.unsafeNext() >>> 0) >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.float();
+  }
+
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+
+  /** Normal(mean, sd), Box-Muller. */
+  normal(mean = 0, sd = 1): number {
+    if (this.spare !== undefined) {
+      const s = this.spare;
+      this.spare = undefined;
+      return mean + sd * s;
+    }
+    let u = 0;
+    while (u === 0) u = this.float();
+    const v = this.float();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return mean + sd * r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Poisson(lambda) by inversion (small lambdas only). */
+  poisson(lambda: number): number {
+    let k = 0;
+    let p = Math.exp(-lambda);
+    let s = p;
+    const u = this.float();
+    while (u > s && k < 50) {
+      k++;
+      p *= lambda / k;
+      s += p;
+    }
+    return k;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The world host: one per simulated rig. It holds what the devices physically do (arm joint
+ * positions, the hand's command) and the current task world, and answers the simulated sensors.
+ */
+import type { Wrench } from '../../types.ts';
+import { Rng } from '../rng.ts';
+import { FabricWorld } from './fabric.ts';
+import { PaperWorld } from './paper.ts';
+import type { HandCommand, SensorMount, Sites, TaskWorld, WorldParams } from './types.ts';
+import { ZERO_WRENCH } from './types.ts';
+import { ZipperWorld } from './zipper.ts';
+
+export type TaskName = 'zipper' | 'fabric' | 'paper' | 'none';
+export const TASKS: readonly TaskName[] = ['zipper', 'fabric', 'paper', 'none'];
+
+export interface WorldProfile {
+  /** Probability that an automatic scene reset fails (the trial is then invalid, not failed). */
+  resetFailure: number;
+  tasks: Readonly<Record<string, WorldParams>>;
+}
+
+export interface ResetResult {
+  ok: boolean;
+  reason?: string;
+}
+
+export class SimWorld {
+  armQ: number[] = [];
+  hand: HandCommand = { postureRad: new Array<number>(15).fill(0), currentLimitA: 0 };
+  private task: TaskWorld | undefined;
+  private lastUpdateMs = -1;
+
+  constructor(
+    private readonly sites: Sites,
+    private readonly profile: WorldProfile,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Sets up the scene for a trial: `icSeed` fixes the initial condition (same id, same scene),
+   * `dynSeed` what happens during the trial.
+   */
+  reset(task: TaskName, icSeed: number, dynSeed: number): ResetResult {
+    const dyn = new Rng(dynSeed);
+    if (dyn.fork('reset').chance(this.profile.resetFailure)) {
+      this.task = undefined;
+      return { ok: false, reason: `automatic ${task} scene reset did not verify (simulated reset fault)` };
+    }
+    const ctx = { sites: this.sites, params: this.profile.tasks[task] ?? {}, ic: new Rng(icSeed), dyn: dyn.fork('world') };
+    this.task = task === 'zipper' ? new ZipperWorld(ctx) : task === 'fabric' ? new FabricWorld(ctx) : task === 'paper' ? new PaperWorld(ctx) : undefined;
+    this.lastUpdateMs = -1;
+    return { ok: true };
+  }
+
+  private update(): void {
+    const t = this.now();
+    if (t === this.lastUpdateMs) return;
+    this.lastUpdateMs = t;
+    this.task?.update({ tMs: t, armQ: this.armQ, hand: this.hand });
+  }
+
+  wrench(mount: SensorMount): Wrench {
+    this.update();
+    return this.task?.wrench(mount) ?? ZERO_WRENCH;
+  }
+
+  tipForcesN(): number[] {
+    this.update();
+    return this.task?.tipForcesN() ?? [0, 0, 0, 0, 0];
+  }
+
+  holding(): boolean {
+    this.update();
+    return this.task?.holding() ?? false;
+  }
+
+  armMoved(q: readonly number[]): void {
+    this.armQ = q.slice();
+    this.update();
+  }
+
+  handCommanded(cmd: HandCommand): void {
+    this.hand = cmd;
+    this.lastUpdateMs = -1;
+    this.update();
+  }
+}
