@@ -1,0 +1,142 @@
+/**
+ * Rig config, sim profile and work-cell files: YAML, validated with zod. A bad value is reported
+ * with the file, the line and the field path, and what is expected there.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DexhilError } from './errors.ts';
+
+const name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -, starting with a letter');
+
+const armDevice = z.strictObject({
+  kind: z.literal('arm'),
+  transport: z.literal('sim').default('sim'),
+  joints: z.number().int().min(1).max(8).default(7),
+  bitrate: z.number().int().positive().default(1_000_000),
+  controlHz: z.number().positive().max(2000).default(10),
+  maxVelocityRadS: z.number().positive().max(10).default(1.0),
+  kp: z.number().min(0).max(500).default(40),
+  kd: z.number().min(0).max(5).default(1),
+  kcd: z.string().optional(),
+  home: z.array(z.number()).optional(),
+  requestTimeoutMs: z.number().positive().default(200),
+});
+
+const serialDevice = {
+  transport: z.literal('sim').default('sim'),
+  baud: z.number().int().positive().default(921_600),
+  requestTimeoutMs: z.number().positive().default(200),
+};
+
+const handDevice = z.strictObject({ kind: z.literal('hand'), ...serialDevice, streamHz: z.number().positive().max(1000).default(20) });
+const ftDevice = z.strictObject({
+  kind: z.literal('ft'),
+  ...serialDevice,
+  mount: z.enum(['wrist', 'table']),
+  streamHz: z.number().positive().max(7000).default(50),
+});
+
+export const rigConfigSchema = z.strictObject({
+  rig: z.strictObject({
+    id: name,
+    profile: z.string().default('../profiles/default.yaml'),
+    cell: z.string().default('../cell.yaml'),
+    reset: z.enum(['auto', 'operator']).default('auto'),
+  }),
+  devices: z
+    .record(name, z.discriminatedUnion('kind', [armDevice, handDevice, ftDevice]))
+    .refine((d) => Object.values(d).filter((x) => x.kind === 'arm').length <= 1, 'at most one arm')
+    .refine((d) => Object.values(d).filter((x) => x.kind === 'hand').length <= 1, 'at most one hand'),
+});
+
+export type RigConfig = z.infer<typeof rigConfigSchema>;
+export type ArmConfig = z.infer<typeof armDevice>;
+export type HandConfig = z.infer<typeof handDevice>;
+export type FtConfig = z.infer<typeof ftDevice>;
+
+const probability = z.number().min(0).max(1);
+const faults = z.strictObject({ drop: probability.default(0), corrupt: probability.default(0), latencyMs: z.number().min(0).default(0), stalled: z.boolean().default(false) });
+const identity = { model: z.string().min(1), firmware: z.string().regex(/^\d+\.\d+\.\d+$/, 'a version like 1.2.3'), serialPrefix: z.string().default('SIM') };
+
+export const profileSchema = z.strictObject({
+  name,
+  description: z.string().default(''),
+  arm: z.strictObject({ modelCode: z.number().int().min(0).max(255), firmware: identity.firmware, protocol: z.tuple([z.number().int(), z.number().int()]), tauMs: z.number().positive(), faults: faults.prefault({}) }),
+  hand: z.strictObject({ ...identity, protocol: z.string(), speedRadS: z.number().positive(), faults: faults.prefault({}) }),
+  ft: z.strictObject({ ...identity, protocol: z.string(), noiseN: z.number().min(0), faults: faults.prefault({}) }),
+  link: z.strictObject({ serialLatencyMs: z.number().min(0).default(0.2) }).prefault({}),
+  world: z.strictObject({
+    resetFailure: probability,
+    tasks: z.record(z.string(), z.record(z.string(), z.number())),
+  }),
+});
+export type Profile = z.infer<typeof profileSchema>;
+
+export const cellSchema = z.strictObject({
+  description: z.string().default(''),
+  home: z.array(z.number()).min(1),
+  sites: z.record(z.string(), z.array(z.number()).min(6)),
+});
+export type Cell = z.infer<typeof cellSchema>;
+
+/** Reads and validates a YAML file against a schema; errors name file, line and field. */
+export function loadYaml<T extends z.ZodType>(file: string, schema: T, what: string): z.infer<T> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new DexhilError('CONFIG_NOT_FOUND', `cannot read ${what} ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, {
+      hint: `check the path${what === 'rig config' ? ', or run without --rig to use fixtures/rigs/sim.yaml' : ''}`,
+      cause,
+    });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lineCounter.linePos(e.pos[0]);
+    throw new DexhilError('CONFIG_INVALID', `${file}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const result = schema.safeParse(doc.toJS());
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const fieldPath = issue.path.map(String);
+  const field = fieldPath.join('.') || '(top level)';
+  let where = file;
+  const node = fieldPath.length > 0 ? (doc.getIn(fieldPath, true) as { range?: [number, number, number] } | undefined) : undefined;
+  const parentNode = fieldPath.length > 1 ? doc.getIn(fieldPath.slice(0, -1), true) : doc.contents;
+  const anchor = node?.range?.[0] ?? (isMap(parentNode) ? parentNode.range?.[0] : undefined);
+  if (anchor !== undefined) where = `${file}:${lineCounter.linePos(anchor).line}`;
+  const extra = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem${result.error.issues.length > 2 ? 's' : ''})` : '';
+  throw new DexhilError('CONFIG_INVALID', `${where}: ${what} field '${field}': ${describeIssue(issue)}${extra}`, {
+    hint: `fix '${field}' in ${file}; docs/rig-config.md lists every field`,
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `missing (expected ${issue.expected})`;
+  return issue.message;
+}
+
+export interface LoadedRig {
+  file: string;
+  config: RigConfig;
+  profile: Profile;
+  profileFile: string;
+  cell: Cell;
+}
+
+/** Loads a rig config and the profile and cell files it names (paths relative to the config). */
+export function loadRig(file: string): LoadedRig {
+  const config = loadYaml(file, rigConfigSchema, 'rig config');
+  const dir = path.dirname(file);
+  const profileFile = path.resolve(dir, config.rig.profile);
+  return { file, config, profile: loadProfile(profileFile), profileFile, cell: loadYaml(path.resolve(dir, config.rig.cell), cellSchema, 'work cell') };
+}
+
+export function loadProfile(file: string): Profile {
+  return loadYaml(file, profileSchema, 'sim profile');
+}

@@ -1,0 +1,310 @@
+/**
+ * The runner: run -> scenario -> trial -> stage -> attempt. It owns timing (per-stage and
+ * per-trial timeouts that stop motion), outcomes, retries and corrections, and tells the world
+ * through the event stream. It never writes a report itself.
+ *
+ * Outcomes: `pass`/`fail` are verdicts on the task; `error` (rig, device or harness fault, failed
+ * reset), `timeout` and `aborted` mean the trial could not be judged.
+ */
+import { hash32 } from '../drivers/sim/rng.ts';
+import { forceMagnitudeN } from '../drivers/types.ts';
+import { AbortedError, DexhilError } from './errors.ts';
+import type { AttemptOutcome, CorrectionRecord, EventBus, Measurement, Outcome, TrialRecord } from './events.ts';
+import type { Rig } from './rig.ts';
+import { TaskFailure, type ScenarioDef, type StageContext, type StageDef, type Trigger } from './scenario.ts';
+
+export interface RunPlan {
+  scenarios: readonly ScenarioDef[];
+  trials: number;
+  seed: number;
+}
+
+/** Initial-condition seed: depends on the run seed, scenario and trial index only. */
+export function icSeedOf(seed: number, scenario: string, trial: number): number {
+  return hash32(`ic/${seed}/${scenario}/${trial}`);
+}
+
+export function icIdOf(icSeed: number): string {
+  return icSeed.toString(16).padStart(8, '0');
+}
+
+class StageTimeout extends DexhilError {
+  constructor(what: string, ms: number) {
+    super('TIMEOUT', `${what} timed out after ${ms} ms`);
+  }
+}
+
+export class Runner {
+  private aborted = false;
+  private readonly runAbort = new AbortController();
+
+  constructor(
+    private readonly rig: Rig,
+    private readonly bus: EventBus,
+  ) {}
+
+  /** Stops the run: the current trial ends `aborted` (motion held), no further trial starts. */
+  abort(reason: string): void {
+    this.aborted = true;
+    this.runAbort.abort(new AbortedError(reason));
+  }
+
+  get wasAborted(): boolean {
+    return this.aborted;
+  }
+
+  async runScenario(scenario: ScenarioDef, trials: number, seed: number): Promise<TrialRecord[]> {
+    const clock = this.rig.clock;
+    this.bus.emit({ type: 'scenario-start', scenario: scenario.name, version: scenario.version, trials, tMs: clock.nowMs() });
+    const records: TrialRecord[] = [];
+    for (let t = 1; t <= trials && !this.aborted; t++) records.push(await this.runTrial(scenario, t, seed));
+    this.bus.emit({ type: 'scenario-end', scenario: scenario.name, tMs: clock.nowMs() });
+    return records;
+  }
+
+  async runTrial(scenario: ScenarioDef, trial: number, seed: number): Promise<TrialRecord> {
+    const { rig, bus } = this;
+    const clock = rig.clock;
+    const icSeed = icSeedOf(seed, scenario.name, trial);
+    const icId = icIdOf(icSeed);
+    const dynSeed = hash32(`dyn/${seed}/${scenario.name}/${trial}`);
+    const startMs = clock.nowMs();
+    const wallStartMs = clock.wallMs();
+    const wallT0 = performance.now();
+    bus.emit({ type: 'trial-start', scenario: scenario.name, trial, icId, tMs: startMs });
+
+    const trialAbort = new AbortController();
+    const onRunAbort = (): void => trialAbort.abort(this.runAbort.signal.reason);
+    this.runAbort.signal.addEventListener('abort', onRunAbort, { once: true });
+    const trialTimer = clock.setTimer(scenario.trialTimeoutMs, () => trialAbort.abort(new StageTimeout(`trial ${trial}`, scenario.trialTimeoutMs)));
+
+    let peakForceN = 0;
+    const unsubs = rig.sensors.map((s) =>
+      s.driver.onSample((w) => {
+        const f = forceMagnitudeN(w);
+        if (f > peakForceN) peakForceN = f;
+      }),
+    );
+    const armFault = rig.arm?.onFault((joint, code, text) => {
+      bus.emit({ type: 'fault', scenario: scenario.name, trial, device: rig.arm?.name ?? 'arm', code: `motor-${code}`, message: `joint ${joint}: ${text}`, tMs: clock.nowMs() - startMs });
+    });
+
+    const corrections: Record<string, number> = {};
+    const memo = new Map<string, number>();
+    let outcome: Outcome = 'pass';
+    let failureLabel = '';
+    let stagesReached = 0;
+    let rubric = 0;
+    let firstAttemptSuccess = true;
+    const totalWeight = scenario.stages.reduce((s, st) => s + (st.weight ?? 1), 0);
+
+    const emitCorrection = (c: Omit<CorrectionRecord, 'scenario' | 'trial'>): void => {
+      corrections[c.kind] = (corrections[c.kind] ?? 0) + 1;
+      bus.emit({ type: 'correction', record: { scenario: scenario.name, trial, ...c } });
+    };
+
+    try {
+      const reset = await this.guarded(trialAbort.signal, rig.resetScene(scenario.task, icSeed, dynSeed, trialAbort.signal));
+      if (!reset.ok) {
+        outcome = 'error';
+        failureLabel = 'reset-failed';
+        bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'reset-failed', message: reset.reason ?? 'reset failed', tMs: clock.nowMs() - startMs });
+      } else {
+        stages: for (const [stageIndex, stage] of scenario.stages.entries()) {
+          bus.emit({ type: 'stage-start', scenario: scenario.name, trial, stage: stage.name, tMs: clock.nowMs() - startMs });
+          let pendingRetry: { kind: string; trigger: Trigger; atMs: number; attempt: number } | undefined;
+          for (let attempt = 1; attempt <= stage.maxAttempts; attempt++) {
+            const result = await this.runAttempt(scenario, stage, stageIndex, trial, attempt, startMs, trialAbort.signal, memo, corrections, emitCorrection);
+            if (pendingRetry) {
+              emitCorrection({
+                stage: stage.name,
+                attempt: pendingRetry.attempt,
+                tMs: pendingRetry.atMs,
+                kind: stage.retryKind,
+                triggerCheck: pendingRetry.trigger.check,
+                triggerValue: undefined,
+                triggerUnit: '',
+                actor: 'harness',
+                recovered: result.outcome === 'done',
+                durationMs: clock.nowMs() - startMs - pendingRetry.atMs,
+              });
+              pendingRetry = undefined;
+            }
+            if (result.outcome === 'done') {
+              stagesReached++;
+              rubric += stage.weight ?? 1;
+              bus.emit({ type: 'stage-end', scenario: scenario.name, trial, stage: stage.name, reached: true, tMs: clock.nowMs() - startMs });
+              continue stages;
+            }
+            firstAttemptSuccess = false;
+            if (result.outcome === 'failed' && attempt < stage.maxAttempts && !trialAbort.signal.aborted) {
+              pendingRetry = { kind: stage.retryKind, trigger: { check: result.label }, atMs: clock.nowMs() - startMs, attempt };
+              continue;
+            }
+            bus.emit({ type: 'stage-end', scenario: scenario.name, trial, stage: stage.name, reached: false, tMs: clock.nowMs() - startMs });
+            outcome = result.outcome === 'failed' ? 'fail' : result.outcome;
+            failureLabel = result.outcome === 'failed' ? result.label : `${stage.name}-${result.label}`;
+            break stages;
+          }
+        }
+      }
+    } catch (err) {
+      outcome = this.aborted ? 'aborted' : err instanceof StageTimeout ? 'timeout' : 'error';
+      failureLabel = outcome === 'timeout' ? 'trial-timeout' : outcome === 'aborted' ? 'aborted' : errorLabel(err);
+      if (outcome === 'error') bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: failureLabel, message: err instanceof Error ? err.message : String(err), tMs: clock.nowMs() - startMs });
+    } finally {
+      trialTimer.cancel();
+      this.runAbort.signal.removeEventListener('abort', onRunAbort);
+      for (const u of unsubs) u();
+      armFault?.();
+    }
+    if (outcome !== 'pass') {
+      const failed = await rig.holdAll();
+      for (const f of failed) bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'hold-failed', message: f, tMs: clock.nowMs() - startMs });
+    }
+    const record: TrialRecord = {
+      scenario: scenario.name,
+      scenarioVersion: scenario.version,
+      trial,
+      icId,
+      seed,
+      outcome,
+      success: outcome === 'pass',
+      firstAttemptSuccess: outcome === 'pass' && firstAttemptSuccess && Object.keys(corrections).length === 0,
+      stagesReached,
+      stagesTotal: scenario.stages.length,
+      rubricScore: totalWeight > 0 ? rubric / totalWeight : 0,
+      failureLabel,
+      corrections,
+      startMs,
+      durationMs: clock.nowMs() - startMs,
+      timeoutMs: scenario.trialTimeoutMs,
+      peakForceN,
+      wallStartMs,
+      wallMs: performance.now() - wallT0,
+    };
+    bus.emit({ type: 'trial-end', record });
+    return record;
+  }
+
+  private async runAttempt(
+    scenario: ScenarioDef,
+    stage: StageDef,
+    stageIndex: number,
+    trial: number,
+    attempt: number,
+    trialStartMs: number,
+    trialSignal: AbortSignal,
+    memo: Map<string, number>,
+    corrections: Record<string, number>,
+    emitCorrection: (c: Omit<CorrectionRecord, 'scenario' | 'trial'>) => void,
+  ): Promise<{ outcome: AttemptOutcome; label: string }> {
+    const { rig, bus } = this;
+    const clock = rig.clock;
+    const ac = new AbortController();
+    const onTrialAbort = (): void => ac.abort(trialSignal.reason);
+    if (trialSignal.aborted) ac.abort(trialSignal.reason);
+    trialSignal.addEventListener('abort', onTrialAbort, { once: true });
+    const timer = clock.setTimer(stage.timeoutMs, () => ac.abort(new StageTimeout(`stage ${stage.name}`, stage.timeoutMs)));
+    const measurements: Measurement[] = [];
+    const started = clock.nowMs();
+    const rel = (): number => clock.nowMs() - trialStartMs;
+    const ctx: StageContext = {
+      rig,
+      trial,
+      attempt,
+      signal: ac.signal,
+      memo,
+      sleep: (ms) => clock.sleep(ms, ac.signal),
+      measure(name, value, unit, limits = {}) {
+        const ok = (limits.min === undefined || value >= limits.min) && (limits.max === undefined || value <= limits.max);
+        const m: Measurement = { name, value, unit, ok, ...(limits.min === undefined ? {} : { min: limits.min }), ...(limits.max === undefined ? {} : { max: limits.max }) };
+        measurements.push(m);
+        bus.emit({ type: 'measurement', scenario: scenario.name, trial, stage: stage.name, measurement: m, tMs: rel() });
+        return ok;
+      },
+      async correct(kind, trigger, action) {
+        const bound = scenario.maxCorrections[kind] ?? 0;
+        if ((corrections[kind] ?? 0) >= bound) return false;
+        const t0 = rel();
+        let recovered = false;
+        try {
+          recovered = await action();
+        } finally {
+          emitCorrection({
+            stage: stage.name,
+            attempt,
+            tMs: t0,
+            kind,
+            triggerCheck: trigger.check,
+            triggerValue: trigger.value,
+            triggerUnit: trigger.unit ?? '',
+            actor: 'scenario',
+            recovered,
+            durationMs: rel() - t0,
+          });
+        }
+        return recovered;
+      },
+      fail(label, detail) {
+        throw new TaskFailure(label, detail);
+      },
+    };
+    let outcome: AttemptOutcome = 'done';
+    let label = '';
+    try {
+      await this.guarded(ac.signal, stage.run(ctx));
+    } catch (err) {
+      if (err instanceof TaskFailure) {
+        outcome = 'failed';
+        label = err.label;
+      } else if (this.aborted) {
+        outcome = 'aborted';
+        label = 'aborted';
+      } else if (err instanceof StageTimeout) {
+        outcome = 'timeout';
+        label = trialSignal.aborted ? 'trial-timeout' : 'timeout';
+      } else {
+        outcome = 'error';
+        label = errorLabel(err);
+      }
+      await rig.holdAll();
+    } finally {
+      timer.cancel();
+      trialSignal.removeEventListener('abort', onTrialAbort);
+    }
+    bus.emit({
+      type: 'attempt-end',
+      record: { scenario: scenario.name, trial, stage: stage.name, stageIndex, attempt, startMs: started - trialStartMs, durationMs: clock.nowMs() - started, outcome, failureLabel: label, measurements },
+    });
+    if (outcome === 'timeout' && trialSignal.aborted) throw trialSignal.reason;
+    return { outcome, label };
+  }
+
+  /** Resolves with `p`, or rejects as soon as `signal` aborts, even if `p` ignores the signal. */
+  private guarded<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
+    if (signal.aborted) {
+      p.catch(() => undefined);
+      return Promise.reject(signal.reason);
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+}
+
+function errorLabel(err: unknown): string {
+  if (err instanceof DexhilError) return err.code.toLowerCase().replaceAll('_', '-');
+  return 'harness-error';
+}
