@@ -246,6 +246,7 @@ export class Runner {
         }
         return recovered;
       },
+      remaining: (kind) => Math.max(0, (scenario.maxCorrections[kind] ?? 0) - (corrections[kind] ?? 0)),
       fail(label, detail) {
         throw new TaskFailure(label, detail);
       },

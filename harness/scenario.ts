@@ -39,6 +39,8 @@ export interface StageContext {
    * past the bound the correction is not tried and this returns false.
    */
   correct(kind: string, trigger: Trigger, action: () => Promise<boolean>): Promise<boolean>;
+  /** Corrections of this kind still allowed in this trial. */
+  remaining(kind: string): number;
   /** Ends this attempt as a task failure. */
   fail(label: string, detail?: string): never;
 }

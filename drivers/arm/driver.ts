@@ -33,6 +33,8 @@ export interface MoveOptions {
   toleranceRad?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Path speed limit for this move, rad/s (default: the configured maximum). */
+  speedRadS?: number;
   /** Checked on every feedback round; a non-undefined result stops the move (hold) and is returned. */
   guard?: () => string | undefined;
 }
@@ -64,6 +66,7 @@ export class ArmDriver {
   private readonly faultListeners = new Set<ArmFaultListener>();
   private readonly onFrameBound = (frame: CanFrame): void => this.onFrame(frame);
   private feedbackSeen = 0;
+  private speedRadS: number;
 
   constructor(private readonly options: ArmDriverOptions) {
     if (options.joints < 1 || options.joints > options.codec.maxJoints) {
@@ -77,6 +80,7 @@ export class ArmDriver {
     this.tempC = zeros();
     this.setpoint = zeros();
     this.target = zeros();
+    this.speedRadS = options.maxVelocityRadS;
     this.lastFeedbackMs = new Array<number | undefined>(options.joints).fill(undefined);
   }
 
@@ -180,6 +184,7 @@ export class ArmDriver {
     targetRad.forEach((v, j) => {
       this.target[j] = v;
     });
+    this.speedRadS = Math.min(options.speedRadS ?? this.options.maxVelocityRadS, this.options.maxVelocityRadS);
     const periodMs = 1000 / this.options.controlHz;
     for (;;) {
       try {
@@ -229,7 +234,7 @@ export class ArmDriver {
   }
 
   private controlTick(): void {
-    const step = this.options.maxVelocityRadS / this.options.controlHz;
+    const step = this.speedRadS / this.options.controlHz;
     for (let j = 0; j < this.joints; j++) {
       const err = this.target[j]! - this.setpoint[j]!;
       this.setpoint[j] = this.setpoint[j]! + Math.max(-step, Math.min(step, err));

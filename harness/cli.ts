@@ -1,0 +1,124 @@
+/**
+ * The `dexhil` command line: `run` and `list`. Exit codes: 0 run complete, 2 usage or config
+ * error, 130 interrupted (Ctrl-C), 143 terminated, 1 unexpected internal error.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import path from 'node:path';
+import { findScenario, SCENARIOS } from '../scenarios/index.ts';
+import { DexhilError } from './errors.ts';
+import type { HarnessEvent } from './events.ts';
+import { DEFAULT_RIG, harnessVersion, runPlan } from './run.ts';
+import type { Runner } from './runner.ts';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1, got '${value}'`);
+    return Number(value);
+  };
+}
+
+function seedArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError(`seed must be a whole number 0..4294967295, got '${value}'`);
+  return Number(value);
+}
+
+function progressPrinter(quiet: boolean): (e: HarnessEvent) => void {
+  return (e) => {
+    if (quiet) return;
+    if (e.type === 'scenario-start') process.stdout.write(`${e.scenario} v${e.version}: ${e.trials} trials\n`);
+    if (e.type === 'scenario-skip') process.stdout.write(`${e.scenario}: skipped (${e.reason})\n`);
+    if (e.type === 'trial-end' && (e.record.trial % 25 === 0 || e.record.outcome === 'error')) {
+      const r = e.record;
+      process.stdout.write(`  ${r.scenario} trial ${r.trial}: ${r.outcome}${r.failureLabel ? ` (${r.failureLabel})` : ''}\n`);
+    }
+  };
+}
+
+export function buildProgram(out: (s: string) => void, setExit: (code: number) => void): Command {
+  const program = new Command('dexhil')
+    .description('Hardware-in-the-loop test harness: scenarios on a robot arm (CAN), a dexterous hand and F/T sensors (serial)')
+    .version(harnessVersion().version)
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run scenarios as repeated trials on a rig and write a report folder')
+    .option('--rig <file>', 'rig config (YAML)', DEFAULT_RIG)
+    .option('-s, --scenario <name...>', `scenarios to run (default: all): ${SCENARIOS.map((s) => s.name).join(', ')}`)
+    .addOption(new Option('-n, --trials <n>', 'trials per scenario').argParser(positiveInt('--trials')).default(20))
+    .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
+    .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
+    .option('-q, --quiet', 'print only the summary')
+    .option('--debug', 'print stack traces of errors')
+    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; quiet?: boolean }) => {
+      const names = (opts.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
+      const scenarios = names.length === 0 ? SCENARIOS : names.map((n) => {
+        const s = findScenario(n);
+        if (s === undefined) throw new DexhilError('SCENARIO_UNKNOWN', `no scenario named '${n}'`, { hint: `\`dexhil list\` shows them: ${SCENARIOS.map((x) => x.name).join(', ')}` });
+        return s;
+      });
+      let runner: Runner | undefined;
+      let signalCode: number | undefined;
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (signalCode !== undefined) {
+          process.stderr.write(`dexhil: ${sig} again, still stopping safely...\n`);
+          return;
+        }
+        signalCode = sig === 'SIGINT' ? 130 : 143;
+        process.stderr.write(`dexhil: ${sig}: stopping after holding the rig; trials done so far are kept\n`);
+        runner?.abort(sig);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const result = await runPlan(
+          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(opts.quiet === true)] },
+          { onRunner: (r) => (runner = r) },
+        );
+        out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
+        out(`report: ${path.relative(process.cwd(), result.dir) || '.'}\n`);
+        setExit(signalCode ?? 0);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
+  program
+    .command('list')
+    .description('list the scenarios with their stages and success criteria')
+    .action(() => {
+      for (const s of SCENARIOS) {
+        out(`${s.name} v${s.version} - ${s.description}\n`);
+        out(`  needs: ${s.needs.length > 0 ? s.needs.join(', ') : 'any device'}; trial timeout ${s.trialTimeoutMs / 1000} s\n`);
+        out(`  success: ${s.success}\n`);
+        s.stages.forEach((st, i) => out(`  ${i + 1}. ${st.name} (timeout ${st.timeoutMs / 1000} s, ${st.maxAttempts} attempt${st.maxAttempts > 1 ? 's' : ''}): ${st.description}\n`));
+        const kinds = Object.entries(s.maxCorrections);
+        if (kinds.length > 0) out(`  corrections: ${kinds.map(([k, n]) => `${k} (max ${n})`).join(', ')}\n`);
+        out('\n');
+      }
+    });
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  let code = 0;
+  const debug = argv.includes('--debug');
+  const program = buildProgram(out, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof DexhilError) {
+      process.stderr.write(`dexhil: ${err.describe()}\n`);
+      if (debug) process.stderr.write(`${err.stack ?? ''}\n`);
+      return err.code === 'INTERNAL' ? 1 : 2;
+    }
+    process.stderr.write(`dexhil: internal error: ${err instanceof Error ? (debug ? err.stack : err.message) : String(err)}\n`);
+    if (!debug) process.stderr.write('  run again with --debug for the stack trace, and please report it\n');
+    return 1;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * One run, end to end: load the rig config, build the rig, wire the recorders to the event
+ * stream, run the scenarios, write the manifest and the summary, close the rig.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CsvRecorder } from '../reports/csv-recorder.ts';
+import { loadRig } from './config.ts';
+import { DexhilError } from './errors.ts';
+import { EventBus, type HarnessEvent, type RunInfo } from './events.ts';
+import { createRig } from './rig.ts';
+import { Runner } from './runner.ts';
+import type { ScenarioDef } from './scenario.ts';
+import { SummaryCollector } from './summary.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const DEFAULT_RIG = path.join(ROOT, 'fixtures/rigs/sim.yaml');
+
+export interface RunOptions {
+  rigFile: string;
+  scenarios: readonly ScenarioDef[];
+  trials: number;
+  seed: number;
+  /** Run folder; default reports/runs/<run-id>. */
+  outDir?: string;
+  /** Extra listeners (progress output, tests). */
+  listeners?: ((e: HarnessEvent) => void)[];
+  /** Fixed wall-clock epoch for the virtual clock (tests). */
+  epochMs?: number;
+}
+
+export interface RunResult {
+  runId: string;
+  dir: string;
+  summary: SummaryCollector;
+  simSeconds: number;
+  wallSeconds: number;
+  clockKind: 'real' | 'virtual';
+  aborted: boolean;
+}
+
+export function harnessVersion(): { version: string; commit: string } {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    if (dirty !== '') commit += '-dirty';
+  } catch {
+    // not a git checkout (e.g. an npm tarball): the version alone identifies the harness
+  }
+  return { version: pkg.version, commit };
+}
+
+function makeRunId(rigId: string, seed: number): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${rigId}-s${seed}-${process.pid}`;
+}
+
+/** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
+export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Runner) => void }): Promise<RunResult> {
+  const loaded = loadRig(options.rigFile);
+  const runId = makeRunId(loaded.config.rig.id, options.seed);
+  const dir = path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
+  }
+  const rig = await createRig(loaded, { seed: options.seed, ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }) });
+  const bus = new EventBus();
+  const csv = new CsvRecorder(dir);
+  const summary = new SummaryCollector();
+  bus.subscribe(csv.listener);
+  bus.subscribe(summary.listener);
+  for (const l of options.listeners ?? []) bus.subscribe(l);
+
+  const runnable: { s: ScenarioDef }[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const s of options.scenarios) {
+    const reason = rig.lacks(s.needs) ?? (s.needs.length === 0 && rig.devices.length === 0 ? 'the rig has no devices' : undefined);
+    if (reason === undefined) runnable.push({ s });
+    else skipped.push({ name: s.name, reason });
+  }
+  const info: RunInfo = {
+    runId,
+    rigId: rig.id,
+    rigMode: rig.mode,
+    seed: options.seed,
+    clock: rig.clock.kind,
+    devices: [...rig.devices],
+    scenarios: runnable.map(({ s }) => ({ name: s.name, version: s.version, trials: options.trials })),
+    skipped,
+    config: loaded.config,
+    profile: loaded.profile.name,
+    startedWallMs: Date.now(),
+  };
+  const { version, commit } = harnessVersion();
+  const manifestFile = path.join(dir, 'manifest.json');
+  const writeManifest = (extra: Record<string, unknown>): void => {
+    const manifest = {
+      harness: { name: 'dexhil', version, commit },
+      run_id: runId,
+      rig_id: rig.id,
+      rig_file: path.resolve(options.rigFile),
+      rig_mode: rig.mode,
+      clock: rig.clock.kind,
+      seed: options.seed,
+      trials_per_scenario: options.trials,
+      profile: { name: loaded.profile.name, file: loaded.profileFile, description: loaded.profile.description },
+      devices: rig.devices,
+      scenarios: info.scenarios,
+      skipped,
+      rig_config: loaded.config,
+      started_at: new Date(info.startedWallMs).toISOString(),
+      ...extra,
+    };
+    writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+  };
+  writeManifest({ status: 'running' });
+
+  const runner = new Runner(rig, bus);
+  control?.onRunner?.(runner);
+  const wall0 = performance.now();
+  bus.emit({ type: 'run-start', run: info });
+  for (const sk of skipped) bus.emit({ type: 'scenario-skip', scenario: sk.name, reason: sk.reason });
+  try {
+    for (const { s } of runnable) {
+      if (runner.wasAborted) break;
+      await runner.runScenario(s, options.trials, options.seed);
+    }
+  } finally {
+    const simSeconds = rig.clock.nowMs() / 1000;
+    const wallSeconds = (performance.now() - wall0) / 1000;
+    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: Date.now(), aborted: runner.wasAborted });
+    const linkStats = rig.linkStats();
+    await rig.close();
+    writeManifest({
+      status: runner.wasAborted ? 'aborted' : 'complete',
+      ended_at: new Date().toISOString(),
+      sim_seconds: Number(simSeconds.toFixed(3)),
+      wall_seconds: Number(wallSeconds.toFixed(3)),
+      link_stats: linkStats,
+      summary: summary.summaries(),
+      listener_failures: bus.listenerFailures.map((f) => String(f.error)),
+    });
+  }
+  return {
+    runId,
+    dir,
+    summary,
+    simSeconds: rig.clock.nowMs() / 1000,
+    wallSeconds: (performance.now() - wall0) / 1000,
+    clockKind: rig.clock.kind,
+    aborted: runner.wasAborted,
+  };
+}
