@@ -138,6 +138,7 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
           const driver = new FtDriver({ name, stream: hostEnd, clock, transport: 'sim', mode: 'sim', streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs });
           started.push({ name, stop: () => driver.close() });
           devices.push(await driver.open());
+          await driver.tare(); // bring-up zero: nothing on the tool or the plate yet
           sensors.push({ name, mount: dev.mount, driver });
           stats[name] = () => driver.stats;
         }
@@ -183,10 +184,13 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
       }
       const result = world.reset(task, icSeed, dynSeed);
       if (!result.ok) return result;
+      // Tool-mounted sensors are tared unloaded before every trial; a table sensor keeps the
+      // empty-plate zero it got at bring-up, since the scene's load on it is what it measures.
+      const tool = sensors.filter((s) => s.mount === 'wrist');
       await clock.sleep(100, signal);
-      for (const s of sensors) await s.driver.tare(signal);
+      for (const s of tool) await s.driver.tare(signal);
       await clock.sleep(100, signal);
-      for (const s of sensors) {
+      for (const s of tool) {
         const f = s.driver.latest;
         if (f === undefined) return { ok: false, reason: `${s.name} sent no sample during the reset check` };
         if (Math.hypot(f.fx, f.fy, f.fz) > 2) return { ok: false, reason: `${s.name} reads ${Math.hypot(f.fx, f.fy, f.fz).toFixed(1)} N after tare: something touches the tool` };

@@ -17,12 +17,26 @@ export function hash32(text: string): number {
   return h >>> 0;
 }
 
+/** MurmurHash3's 32-bit finalizer: every input bit flips about half the output bits. */
+export function fmix32(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 export class Rng {
   private readonly gen: Generator;
   private spare: number | undefined;
 
   constructor(readonly seed: number) {
-    this.gen = xoroshiro128plus(seed | 0);
+    // xoroshiro's first outputs follow its seed closely: nearby seeds (trial 1, trial 2...) would
+    // give nearly the same scene. Mix the seed and discard a few outputs so streams decorrelate.
+    this.gen = xoroshiro128plus(fmix32(seed >>> 0) | 0);
+    for (let i = 0; i < 8; i++) this.gen.unsafeNext();
   }
 
   /** A child stream: same parent seed and label, same numbers. */

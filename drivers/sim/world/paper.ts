@@ -23,7 +23,9 @@ export class PaperWorld implements TaskWorld {
   private tearState: 'none' | 'clean' | 'ragged' = 'none';
   private tearT: number | undefined;
   private peak = 0;
+  private readonly holderStiffness: number;
   private pressMs = 0;
+  private sealTried = false;
   private sealed = false;
   private seated = false;
   private lastT = 0;
@@ -35,6 +37,7 @@ export class PaperWorld implements TaskWorld {
     this.dirty = ctx.ic.chance(p(ctx.params, 'dirty_sheet', 0.4));
     this.tearStrengthN = ctx.ic.uniform(4.5, 7.5);
     this.holderOffset = ctx.ic.normal(0, p(ctx.params, 'holder_offset_sd_rad', 0.07));
+    this.holderStiffness = ctx.ic.uniform(0.45, 1.4);
   }
 
   update(r: RobotState): void {
@@ -111,9 +114,16 @@ export class PaperWorld implements TaskWorld {
       const press = depth > 0 ? p(params, 'press_stiffness_n', 120) * depth : 0;
       w.fz += press;
       if (press > 6 && press < 15) this.pressMs += dt;
-      if (!this.sealed && this.pressMs > 800) this.sealed = dyn.chance(p(params, 'seal_success', 0.9));
+      if (!this.sealed && !this.sealTried && this.pressMs > 800) {
+        // One press, one chance: the sticker either takes or it does not.
+        this.sealTried = true;
+        this.sealed = dyn.chance(p(params, 'seal_success', 0.9));
+      }
       if (depth < -0.02 && depth > -0.06) w.fz -= this.sealed ? 1.6 + n(0.15) : 0.1; // peel test
-      if (depth < -0.06) this.pressMs = 0;
+      if (depth < -0.045) {
+        this.pressMs = 0; // lifted clear: the next press is a new try
+        this.sealTried = false;
+      }
     }
 
     const holder = site(sites, 'paper.holder');
@@ -122,8 +132,8 @@ export class PaperWorld implements TaskWorld {
       const err = (q[5] ?? 0) - ((holder[5] ?? 0) + this.holderOffset);
       if (depth > 0.02) {
         if (Math.abs(err) > p(params, 'seat_tol_rad', 0.05)) {
-          w.fz += 60 * (depth - 0.02);
-          w.tz += -0.8 * err;
+          w.fz += p(params, 'jam_stiffness_n', 250) * (depth - 0.02);
+          w.tz += -this.holderStiffness * err;
         } else if (depth > 0.06) {
           this.seated = true;
         }
