@@ -1,0 +1,95 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { ArmCodec } from '../drivers/arm/codec.ts';
+import { crc16, crc16Hex } from '../drivers/crc16.ts';
+import { decodeLine, encodeLine, seqGap } from '../drivers/line-codec.ts';
+
+test('CRC-16/CCITT-FALSE check value of "123456789" is 0x29B1', (t) => {
+  t.is(crc16('123456789'), 0x29b1);
+  t.is(crc16(''), 0xffff);
+  t.is(crc16Hex('A'), 'B915');
+});
+
+test('line encode: golden line and round trip', (t) => {
+  const line = encodeLine('=', 7, [1000, -12, 345]);
+  t.is(line, `=7,1000,-12,345*${crc16Hex('=7,1000,-12,345')}\n`);
+  const d = decodeLine(line.slice(0, -1));
+  t.true(d.ok);
+  if (d.ok) t.deepEqual(d.line, { sigil: '=', seq: 7, fields: ['1000', '-12', '345'] });
+});
+
+test('line decode: a flipped byte is a CRC error, garbage is malformed', (t) => {
+  const line = encodeLine('#', 1, [5, 0, 'OK']).slice(0, -1);
+  const bad = line.replace('OK', 'OL');
+  t.deepEqual(decodeLine(bad).ok ? 'ok' : (decodeLine(bad) as { error: string }).error, 'crc');
+  const g = decodeLine('hello');
+  t.false(g.ok);
+  if (!g.ok) t.is(g.error, 'malformed');
+});
+
+test('sequence gaps count lost lines across the 16-bit wrap', (t) => {
+  t.is(seqGap(10, 11), 0);
+  t.is(seqGap(10, 13), 2);
+  t.is(seqGap(65535, 0), 0);
+  t.is(seqGap(65534, 1), 2);
+});
+
+test('property: decodeLine never throws and accepts only what encodeLine made', (t) => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 120 }), (s) => {
+      const d = decodeLine(s);
+      return d.ok ? encodeLine(d.line.sigil, d.line.seq, d.line.fields) === `${s.replace(/\r$/, '')}\n` : true;
+    }),
+  );
+  fc.assert(
+    fc.property(fc.constantFrom('$', '#', '=', '!'), fc.integer({ min: 0, max: 65535 }), fc.array(fc.stringMatching(/^[A-Za-z0-9.-]{0,8}$/), { maxLength: 40 }), (sigil, seq, fields) => {
+      const d = decodeLine(encodeLine(sigil as '$', seq, fields).slice(0, -1));
+      return d.ok && d.line.seq === seq && d.line.fields.join(',') === fields.join(',');
+    }),
+  );
+  t.pass();
+});
+
+const codec = new ArmCodec();
+
+test('arm codec: golden MIT command frame through the KCD', (t) => {
+  const f = codec.command(3, { positionRad: 1.0, velocityRadS: 0, kp: 50, kd: 1, torqueFfNm: 0 });
+  t.is(f.id, 0x003);
+  t.is(f.data.toString('hex'), '8a3d80019a3337ff');
+  const d = codec.decode(f);
+  t.is(d.kind, 'command');
+  if (d.kind === 'command') {
+    t.true(Math.abs(d.command.positionRad - 1.0) < 0.0004);
+    t.true(Math.abs(d.command.kp - 50) < 0.13);
+  }
+});
+
+test('arm codec: feedback and info frames round trip; specials are recognised', (t) => {
+  const fb = codec.feedback({ joint: 3, error: 0, positionRad: -0.5, velocityRadS: 0.1, torqueNm: 2, tempMosC: 35, tempRotorC: 40 });
+  t.is(fb.id, 0x103);
+  t.is(fb.data.toString('hex'), '037ae18048e34b50');
+  const info = codec.decode(codec.info({ joint: 2, model: 2, firmware: '1.4.2', protocolMajor: 1, protocolMinor: 0, serial: 4242 }));
+  t.deepEqual(info, { kind: 'info', info: { joint: 2, model: 2, firmware: '1.4.2', protocolMajor: 1, protocolMinor: 0, serial: 4242 } });
+  t.deepEqual(codec.decode(codec.special(5, 'enable')), { kind: 'special', joint: 5, command: 'enable' });
+  t.is(codec.special(5, 'disable').data.toString('hex'), 'fffffffffffffffd');
+  t.is(codec.decode({ id: 0x555, ext: false, rtr: false, data: Buffer.alloc(8) }).kind, 'unknown');
+});
+
+test('arm codec: out-of-range values saturate like MIT packing', (t) => {
+  const d = codec.decode(codec.command(1, { positionRad: 99, velocityRadS: -99, kp: 0, kd: 0, torqueFfNm: 0 }));
+  t.is(d.kind, 'command');
+  if (d.kind === 'command') {
+    t.true(Math.abs(d.command.positionRad - 12.5) < 1e-6);
+    t.true(Math.abs(d.command.velocityRadS + 45) < 1e-6);
+  }
+});
+
+test('property: arm decode never throws on random frames', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0x7ff }), fc.uint8Array({ maxLength: 8 }), (id, bytes) => {
+      codec.decode({ id, ext: false, rtr: false, data: Buffer.from(bytes) });
+      return true;
+    }),
+  );
+  t.pass();
+});

@@ -1,0 +1,100 @@
+import test from 'ava';
+import path from 'node:path';
+import { loadRig } from '../harness/config.ts';
+import { EventBus, type HarnessEvent } from '../harness/events.ts';
+import { DEFAULT_RIG } from '../harness/run.ts';
+import { createRig } from '../harness/rig.ts';
+import { Runner } from '../harness/runner.ts';
+import type { ScenarioDef, StageDef } from '../harness/scenario.ts';
+
+function scenarioWith(stages: StageDef[], extra: Partial<ScenarioDef> = {}): ScenarioDef {
+  return { name: 'probe', version: '0.0.1', task: 'none', description: 'test', success: 'test', needs: ['arm'], trialTimeoutMs: 60_000, maxCorrections: { nudge: 2 }, stages, ...extra };
+}
+
+const stage = (name: string, run: StageDef['run'], more: Partial<StageDef> = {}): StageDef => ({ name, description: name, timeoutMs: 5000, maxAttempts: 1, retryKind: 'retry', run, ...more });
+
+async function withRunner(fn: (runner: Runner, events: HarnessEvent[], rig: Awaited<ReturnType<typeof createRig>>) => Promise<void>): Promise<void> {
+  const rig = await createRig(loadRig(DEFAULT_RIG), { seed: 3 });
+  const bus = new EventBus();
+  const events: HarnessEvent[] = [];
+  bus.subscribe((e) => events.push(e));
+  try {
+    await fn(new Runner(rig, bus), events, rig);
+  } finally {
+    await rig.close();
+  }
+}
+
+test('a stage that exceeds its timeout ends the trial as timeout and the arm holds where it is', async (t) => {
+  await withRunner(async (runner, events, rig) => {
+    const far = rig.home().map((v, j) => (j === 0 ? v + 3 : v));
+    const s = scenarioWith([
+      stage('slow-move', async (ctx) => {
+        await ctx.rig.arm!.moveTo(far, { signal: ctx.signal, speedRadS: 0.2 });
+      }, { timeoutMs: 2000 }),
+    ]);
+    const r = await runner.runTrial(s, 1, 1);
+    t.is(r.outcome, 'timeout');
+    t.is(r.failureLabel, 'slow-move-timeout');
+    t.false(r.success);
+    const q0 = rig.arm!.positionRad[0]!;
+    await rig.clock.sleep(2000);
+    t.true(Math.abs(rig.arm!.positionRad[0]! - q0) < 0.02, 'arm kept moving after the timeout');
+    t.true(Math.abs(rig.arm!.positionRad[0]! - far[0]!) > 1);
+    t.true(events.some((e) => e.type === 'attempt-end' && e.record.outcome === 'timeout'));
+  });
+});
+
+test('a task failure is fail, retried attempts are regrasp corrections, errors are not failures', async (t) => {
+  await withRunner(async (runner, events) => {
+    let calls = 0;
+    const s = scenarioWith([
+      stage('flaky', async (ctx) => {
+        calls++;
+        if (ctx.attempt === 1) ctx.fail('missed');
+      }, { maxAttempts: 2, retryKind: 'regrasp' }),
+      stage('always-fails', async (ctx) => ctx.fail('not-done')),
+    ]);
+    const r = await runner.runTrial(s, 1, 1);
+    t.is(calls, 2);
+    t.is(r.outcome, 'fail');
+    t.is(r.failureLabel, 'not-done');
+    t.is(r.stagesReached, 1);
+    t.is(r.rubricScore, 0.5);
+    t.deepEqual(r.corrections, { regrasp: 1 });
+    const c = events.find((e) => e.type === 'correction');
+    t.true(c?.type === 'correction' && c.record.recovered && c.record.triggerCheck === 'missed');
+
+    const boom = scenarioWith([stage('bug', async () => { throw new Error('driver exploded'); })]);
+    const e = await runner.runTrial(boom, 2, 1);
+    t.is(e.outcome, 'error');
+    t.is(e.failureLabel, 'bug-harness-error');
+  });
+});
+
+test('corrections are bounded per trial and recorded with trigger and recovery', async (t) => {
+  await withRunner(async (runner, events) => {
+    const s = scenarioWith([
+      stage('nudge', async (ctx) => {
+        for (let i = 0; i < 5; i++) await ctx.correct('nudge', { check: 'wrist.fz', value: 12.5, unit: 'N' }, async () => i === 1);
+        ctx.measure('x', 1, 'N', { max: 2 });
+      }),
+    ]);
+    const r = await runner.runTrial(s, 1, 1);
+    t.is(r.outcome, 'pass');
+    t.deepEqual(r.corrections, { nudge: 2 });
+    const recs = events.flatMap((e) => (e.type === 'correction' ? [e.record] : []));
+    t.deepEqual(recs.map((c) => c.recovered), [false, true]);
+    t.is(recs[0]!.triggerValue, 12.5);
+  });
+});
+
+test('rig config errors name the file, the line and the field', (t) => {
+  const bad = path.resolve('test/fixtures/bad-rig.yaml');
+  const err = t.throws(() => loadRig(bad));
+  t.regex(err!.message, /bad-rig\.yaml:\d+: rig config field 'devices\.arm\.joints': /);
+  const unknown = t.throws(() => loadRig(path.resolve('test/fixtures/unknown-field.yaml')));
+  t.regex(unknown!.message, /unknown-field\.yaml:\d+: rig config field 'devices\.hand': unknown field 'bauds'/);
+  const missing = t.throws(() => loadRig('/nonexistent/rig.yaml'));
+  t.regex(missing!.message, /cannot read rig config \/nonexistent\/rig\.yaml: ENOENT/);
+});
