@@ -99,8 +99,6 @@ export type HarnessEvent =
   | { type: 'fault'; scenario: string; trial: number; device: string; code: string; message: string; tMs: number }
   | { type: 'sample'; channel: string; value: number; tMs: number };
 
-export type EventType = HarnessEvent['type'];
-export type EventOf<T extends EventType> = Extract<HarnessEvent, { type: T }>;
 export type Listener = (event: HarnessEvent) => void;
 
 /**

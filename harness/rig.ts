@@ -17,7 +17,7 @@ import { Rng } from '../drivers/sim/rng.ts';
 import { SimWorld, type ResetResult, type TaskName } from '../drivers/sim/world/index.ts';
 import { createSimSerialPair } from '../drivers/transport/sim-serial.ts';
 import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
-import type { DeviceInfo, LinkStats, RigMode } from '../drivers/types.ts';
+import { forceMagnitudeN, type DeviceInfo, type LinkStats, type RigMode } from '../drivers/types.ts';
 import { VirtualClock, type Clock } from './clock.ts';
 import type { LoadedRig } from './config.ts';
 import { DexhilError } from './errors.ts';
@@ -69,8 +69,7 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
   const armJoints = armEntry?.[1].kind === 'arm' ? armEntry[1].joints : 7;
   const homeQ = cell.home.slice(0, armJoints);
   while (homeQ.length < armJoints) homeQ.push(0);
-  const sites = Object.fromEntries(Object.entries(cell.sites).map(([k, v]) => [k, v]));
-  const world = new SimWorld(sites, profile.world, () => clock.nowMs());
+  const world = new SimWorld(cell.sites, profile.world, () => clock.nowMs());
 
   const started: Stoppable[] = [];
   const devices: DeviceInfo[] = [];
@@ -193,7 +192,8 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
       for (const s of tool) {
         const f = s.driver.latest;
         if (f === undefined) return { ok: false, reason: `${s.name} sent no sample during the reset check` };
-        if (Math.hypot(f.fx, f.fy, f.fz) > 2) return { ok: false, reason: `${s.name} reads ${Math.hypot(f.fx, f.fy, f.fz).toFixed(1)} N after tare: something touches the tool` };
+        const forceN = forceMagnitudeN(f);
+        if (forceN > 2) return { ok: false, reason: `${s.name} reads ${forceN.toFixed(1)} N after tare: something touches the tool` };
       }
       return { ok: true };
     },

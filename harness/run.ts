@@ -77,11 +77,11 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   bus.subscribe(summary.listener);
   for (const l of options.listeners ?? []) bus.subscribe(l);
 
-  const runnable: { s: ScenarioDef }[] = [];
+  const runnable: ScenarioDef[] = [];
   const skipped: { name: string; reason: string }[] = [];
   for (const s of options.scenarios) {
     const reason = rig.lacks(s.needs) ?? (s.needs.length === 0 && rig.devices.length === 0 ? 'the rig has no devices' : undefined);
-    if (reason === undefined) runnable.push({ s });
+    if (reason === undefined) runnable.push(s);
     else skipped.push({ name: s.name, reason });
   }
   const info: RunInfo = {
@@ -91,11 +91,11 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     seed: options.seed,
     clock: rig.clock.kind,
     devices: [...rig.devices],
-    scenarios: runnable.map(({ s }) => ({ name: s.name, version: s.version, trials: options.trials })),
+    scenarios: runnable.map((s) => ({ name: s.name, version: s.version, trials: options.trials })),
     skipped,
     config: loaded.config,
     profile: loaded.profile.name,
-    startedWallMs: Date.now(),
+    startedWallMs: rig.clock.wallMs(),
   };
   const { version, commit } = harnessVersion();
   const manifestFile = path.join(dir, 'manifest.json');
@@ -124,22 +124,25 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const runner = new Runner(rig, bus);
   control?.onRunner?.(runner);
   const wall0 = performance.now();
+  let simSeconds = 0;
+  let wallSeconds = 0;
   bus.emit({ type: 'run-start', run: info });
   for (const sk of skipped) bus.emit({ type: 'scenario-skip', scenario: sk.name, reason: sk.reason });
   try {
-    for (const { s } of runnable) {
+    for (const s of runnable) {
       if (runner.wasAborted) break;
       await runner.runScenario(s, options.trials, options.seed);
     }
   } finally {
-    const simSeconds = rig.clock.nowMs() / 1000;
-    const wallSeconds = (performance.now() - wall0) / 1000;
-    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: Date.now(), aborted: runner.wasAborted });
+    simSeconds = rig.clock.nowMs() / 1000;
+    wallSeconds = (performance.now() - wall0) / 1000;
+    const endedWallMs = rig.clock.wallMs();
+    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: endedWallMs, aborted: runner.wasAborted });
     const linkStats = rig.linkStats();
     await rig.close();
     writeManifest({
       status: runner.wasAborted ? 'aborted' : 'complete',
-      ended_at: new Date().toISOString(),
+      ended_at: new Date(endedWallMs).toISOString(),
       sim_seconds: Number(simSeconds.toFixed(3)),
       wall_seconds: Number(wallSeconds.toFixed(3)),
       link_stats: linkStats,
@@ -151,8 +154,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     runId,
     dir,
     summary,
-    simSeconds: rig.clock.nowMs() / 1000,
-    wallSeconds: (performance.now() - wall0) / 1000,
+    simSeconds,
+    wallSeconds,
     clockKind: rig.clock.kind,
     aborted: runner.wasAborted,
   };

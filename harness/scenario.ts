@@ -4,7 +4,6 @@
  * Scenarios see only the Rig and the StageContext below.
  */
 import type { TaskName } from '../drivers/sim/world/index.ts';
-import type { Measurement } from './events.ts';
 import type { DeviceNeed, Rig } from './rig.ts';
 
 /** The task was not done (a verdict, not a fault). `label` names what went wrong. */
@@ -70,5 +69,3 @@ export interface ScenarioDef {
   maxCorrections: Readonly<Record<string, number>>;
   stages: readonly StageDef[];
 }
-
-export type { Measurement };

@@ -4,6 +4,7 @@
  * devices the rig has.
  */
 import { POSTURES } from '../drivers/hand/model.ts';
+import { forceMagnitudeN } from '../drivers/types.ts';
 import type { ScenarioDef } from '../harness/scenario.ts';
 
 export const smoke: ScenarioDef = {
@@ -70,7 +71,7 @@ export const smoke: ScenarioDef = {
           await s.driver.tare(ctx.signal);
           await ctx.sleep(200);
           const f = s.driver.latest;
-          const mag = f === undefined ? Infinity : Math.hypot(f.fx, f.fy, f.fz);
+          const mag = f === undefined ? Infinity : forceMagnitudeN(f);
           if (!ctx.measure(`${s.name}.force_after_tare`, mag, 'N', { max: 1 })) ctx.fail('sensor-not-zero', s.name);
         }
       },

@@ -57,12 +57,10 @@ export class ArmDriver {
   readonly velocityRadS: number[];
   readonly torqueNm: number[];
   readonly tempC: number[];
-  readonly lastFeedbackMs: (number | undefined)[];
   private readonly setpoint: number[];
   private readonly target: number[];
   private loop: TimerHandle | undefined;
   private readonly infoWaiters = new Map<number, (i: JointInfo) => void>();
-  private readonly roundListeners = new Set<() => void>();
   private readonly faultListeners = new Set<ArmFaultListener>();
   private readonly onFrameBound = (frame: CanFrame): void => this.onFrame(frame);
   private feedbackSeen = 0;
@@ -81,17 +79,10 @@ export class ArmDriver {
     this.setpoint = zeros();
     this.target = zeros();
     this.speedRadS = options.maxVelocityRadS;
-    this.lastFeedbackMs = new Array<number | undefined>(options.joints).fill(undefined);
   }
 
   get joints(): number {
     return this.options.joints;
-  }
-
-  /** Called after each full round of feedback (every joint answered once). */
-  onRound(listener: () => void): () => void {
-    this.roundListeners.add(listener);
-    return () => this.roundListeners.delete(listener);
   }
 
   onFault(listener: ArmFaultListener): () => void {
@@ -280,10 +271,8 @@ export class ArmDriver {
     this.velocityRadS[j] = f.velocityRadS;
     this.torqueNm[j] = f.torqueNm;
     this.tempC[j] = Math.max(f.tempMosC, f.tempRotorC);
-    this.lastFeedbackMs[j] = this.options.clock.nowMs();
     this.feedbackSeen++;
     if (f.error !== 0) for (const l of this.faultListeners) l(f.joint, f.error, MOTOR_ERRORS[f.error] ?? `error ${f.error}`);
-    if (f.joint === this.joints) for (const l of this.roundListeners) l();
   }
 
   private requireState(expected: LifecycleState, what: string): void {

@@ -89,7 +89,7 @@ function beats(a: Pending, b: Pending): boolean {
 }
 
 class VirtualCanChannel implements CanChannel {
-  private listeners: ((frame: CanFrame) => void)[] = [];
+  private listeners: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
   private started = false;
 
   constructor(
@@ -99,12 +99,11 @@ class VirtualCanChannel implements CanChannel {
 
   addListener(_event: 'onMessage', callback: (frame: CanFrame) => void, instance?: object): void {
     const bound = instance === undefined ? callback : callback.bind(instance);
-    (bound as { original?: unknown }).original = callback;
-    this.listeners = [...this.listeners, bound];
+    this.listeners = [...this.listeners, { callback, bound }];
   }
 
   removeListener(_event: 'onMessage', callback: (frame: CanFrame) => void): void {
-    this.listeners = this.listeners.filter((l) => l !== callback && (l as { original?: unknown }).original !== callback);
+    this.listeners = this.listeners.filter((l) => l.callback !== callback);
   }
 
   send(frame: CanFrame): void {
@@ -115,7 +114,7 @@ class VirtualCanChannel implements CanChannel {
 
   deliver(frame: CanFrame): void {
     if (!this.started) return;
-    for (const l of this.listeners) l(frame);
+    for (const l of this.listeners) l.bound(frame);
   }
 
   start(): void {

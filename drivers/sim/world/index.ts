@@ -11,7 +11,6 @@ import { ZERO_WRENCH } from './types.ts';
 import { ZipperWorld } from './zipper.ts';
 
 export type TaskName = 'zipper' | 'fabric' | 'paper' | 'none';
-export const TASKS: readonly TaskName[] = ['zipper', 'fabric', 'paper', 'none'];
 
 export interface WorldProfile {
   /** Probability that an automatic scene reset fails (the trial is then invalid, not failed). */
