@@ -109,11 +109,18 @@ export class RealClock implements Clock {
   }
 }
 
-interface VirtualTimer {
-  dueNs: bigint;
-  order: number;
-  fn: () => void;
-  cancelled: boolean;
+/** One pending virtual timer; it is also the handle given to the caller. */
+class VirtualTimer implements TimerHandle {
+  cancelled = false;
+  constructor(
+    /** Due time in integer nanoseconds (a double holds them exactly for 104 days). */
+    readonly dueNs: number,
+    readonly order: number,
+    readonly fn: () => void,
+  ) {}
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 /** A binary min-heap ordered by due time, then by scheduling order (deterministic ties). */
@@ -127,32 +134,33 @@ class TimerHeap {
   }
   push(t: VirtualTimer): void {
     const a = this.items;
+    let i = a.length;
     a.push(t);
-    let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
+      const parent = a[p]!;
+      if (!before(t, parent)) break;
+      a[i] = parent;
       i = p;
     }
+    a[i] = t;
   }
   pop(): VirtualTimer | undefined {
     const a = this.items;
     const top = a[0];
     const last = a.pop();
     if (a.length > 0 && last !== undefined) {
-      a[0] = last;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= a.length) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
+        const m = r < a.length && before(a[r]!, a[l]!) ? r : l;
+        if (!before(a[m]!, last)) break;
+        a[i] = a[m]!;
         i = m;
       }
+      a[i] = last;
     }
     return top;
   }
@@ -167,6 +175,8 @@ function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+const CANCELLED: TimerHandle = { cancel: () => undefined };
+
 export interface VirtualClockOptions {
   /** Wall-clock epoch (ms) that virtual time 0 maps to, for report timestamps. */
   epochMs?: number;
@@ -174,7 +184,8 @@ export interface VirtualClockOptions {
 
 export class VirtualClock implements Clock {
   readonly kind = 'virtual' as const;
-  private now = 0n;
+  /** Current virtual time, integer nanoseconds. */
+  private now = 0;
   private order = 0;
   private readonly heap = new TimerHeap();
   private pumping = false;
@@ -188,34 +199,29 @@ export class VirtualClock implements Clock {
   }
 
   nowNs(): bigint {
-    return this.now;
+    return BigInt(this.now);
   }
   nowMs(): number {
-    return Number(this.now) / 1e6;
+    return this.now / 1e6;
   }
   wallMs(): number {
-    return this.epochMs + Math.floor(this.nowMs());
+    return this.epochMs + Math.floor(this.now / 1e6);
   }
   setTimer(delayMs: number, fn: () => void): TimerHandle {
-    if (this.closed) return { cancel: () => undefined };
-    const delayNs = BigInt(Math.max(0, Math.round(delayMs * 1e6)));
-    const timer: VirtualTimer = { dueNs: this.now + delayNs, order: this.order++, fn, cancelled: false };
+    if (this.closed) return CANCELLED;
+    const timer = new VirtualTimer(this.now + Math.max(0, Math.round(delayMs * 1e6)), this.order++, fn);
     this.heap.push(timer);
     this.pump();
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
+    return timer;
   }
   setInterval(periodMs: number, fn: () => void): TimerHandle {
-    const periodNs = BigInt(Math.max(1, Math.round(periodMs * 1e6)));
+    const periodNs = Math.max(1, Math.round(periodMs * 1e6));
     let due = this.now + periodNs;
     let current: VirtualTimer | undefined;
     let cancelled = false;
     const schedule = (): void => {
       if (this.closed || cancelled) return;
-      current = { dueNs: due, order: this.order++, fn: tick, cancelled: false };
+      current = new VirtualTimer(due, this.order++, tick);
       this.heap.push(current);
       this.pump();
     };

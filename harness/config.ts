@@ -10,19 +10,22 @@ import { DexhilError } from './errors.ts';
 
 const name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -, starting with a letter');
 
-const armDevice = z.strictObject({
+const armDevice = z
+  .strictObject({
   kind: z.literal('arm'),
   transport: z.literal('sim').default('sim'),
   joints: z.number().int().min(1).max(8).default(7),
   bitrate: z.number().int().positive().default(1_000_000),
   controlHz: z.number().positive().max(2000).default(10),
+  holdHz: z.number().positive().max(2000).default(2),
   maxVelocityRadS: z.number().positive().max(10).default(1.0),
   kp: z.number().min(0).max(500).default(40),
   kd: z.number().min(0).max(5).default(1),
   kcd: z.string().optional(),
   home: z.array(z.number()).optional(),
   requestTimeoutMs: z.number().positive().default(200),
-});
+  })
+  .refine((a) => a.holdHz <= a.controlHz, { message: 'holdHz must not exceed controlHz', path: ['holdHz'] });
 
 const serialDevice = {
   transport: z.literal('sim').default('sim'),

@@ -109,7 +109,7 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
           homeQ,
         );
         started.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
-        const driver = new ArmDriver({ name, channel: bus.channel(name), codec, clock, transport: 'sim', mode: 'sim', joints: dev.joints, controlHz: dev.controlHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
+        const driver = new ArmDriver({ name, channel: bus.channel(name), codec, clock, transport: 'sim', mode: 'sim', joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
         started.push({ name, stop: () => driver.close() });
         devices.push(await driver.open());
         await driver.activate();

@@ -98,3 +98,29 @@ test('rig config errors name the file, the line and the field', (t) => {
   const missing = t.throws(() => loadRig('/nonexistent/rig.yaml'));
   t.regex(missing!.message, /cannot read rig config \/nonexistent\/rig\.yaml: ENOENT/);
 });
+
+test('the arm sends commands at controlHz while moving and refreshes at holdHz while holding', async (t) => {
+  await withRunner(async (_runner, _events, rig) => {
+    const arm = rig.arm!;
+    const joints = arm.joints;
+    // sim.yaml: controlHz 10, holdHz 2.
+    const holdTx0 = arm.stats.tx;
+    const holdRx0 = arm.stats.rx;
+    await rig.clock.sleep(10_000);
+    t.is(arm.stats.tx - holdTx0, 2 * 10 * joints, 'holding: one refresh of every joint every 500 ms');
+    t.is(arm.stats.rx - holdRx0, 2 * 10 * joints, 'every refresh is answered with feedback');
+    const far = rig.home().map((v, j) => (j === 1 ? v + 0.6 : v));
+    const moveTx0 = arm.stats.tx;
+    const t0 = rig.clock.nowMs();
+    const r = await arm.moveTo(far, { toleranceRad: 0.004 });
+    t.true(r.reached);
+    const ticks = (arm.stats.tx - moveTx0) / joints;
+    const expected = (rig.clock.nowMs() - t0) / 100;
+    t.true(Math.abs(ticks - expected) <= 1, `moving: ${ticks} ticks in ${expected} control periods`);
+  });
+});
+
+test('holdHz above controlHz is a config error naming the field', (t) => {
+  const err = t.throws(() => loadRig(path.resolve('test/fixtures/bad-hold-rate.yaml')));
+  t.regex(err!.message, /bad-hold-rate\.yaml:\d+: rig config field 'devices\.arm\.holdHz': holdHz must not exceed controlHz/);
+});

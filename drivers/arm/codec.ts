@@ -8,10 +8,16 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { CanFrame } from '../types.ts';
 
-// socketcan is CommonJS with a native addon; load it through require so ESM interop is explicit.
+// socketcan is CommonJS with native addons; load it through require so ESM interop is explicit.
+// The KCD parser gives the frame layouts; the addon's signal codec packs and unpacks the bits.
 const require = createRequire(import.meta.url);
 type SocketCanModule = typeof import('socketcan');
 const socketcan = require('socketcan') as SocketCanModule;
+interface SignalCodec {
+  encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
+  decodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number): [number, number];
+}
+const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
 
 export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
 export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
@@ -74,17 +80,23 @@ export type DecodedArmFrame =
   | { kind: 'info'; info: JointInfo }
   | { kind: 'unknown'; id: number };
 
-interface SignalLike {
-  value?: number;
+/** One signal of a message, as the codec needs it (from the KCD parser's Signal). */
+interface SignalLayout {
+  name: string;
+  bitOffset: number;
   bitLength: number;
+  littleEndian: boolean;
+  /** socketcan's SignalType code: 0 unsigned, 1 signed (the KCD may also say float, we do not use it). */
+  type: number;
   slope: number;
   intercept: number;
 }
-interface MessageLike {
+interface MessageLayout {
   id: number;
+  ext: boolean;
   name: string;
   len: number;
-  signals: Record<string, SignalLike>;
+  signals: SignalLayout[];
 }
 
 /**
@@ -93,51 +105,53 @@ interface MessageLike {
  */
 export class ArmCodec {
   readonly maxJoints: number;
-  private readonly db: InstanceType<SocketCanModule['DatabaseService']>;
-  private readonly byId = new Map<number, MessageLike>();
-  private captured: CanFrame | undefined;
+  private readonly byName = new Map<string, MessageLayout>();
+  private readonly byId = new Map<number, MessageLayout>();
   private readonly decodeCache = new Map<string, DecodedArmFrame>();
 
   constructor(kcdPath: string = DEFAULT_KCD) {
     const network = socketcan.parseNetworkDescription(kcdPath);
     const bus = network.buses['arm'];
     if (bus === undefined) throw new Error(`${kcdPath}: no <Bus name="arm"> in the CAN database`);
-    // The DatabaseService talks to "a channel"; ours captures what it sends so the codec stays pure.
-    const capture = {
-      addListener: () => undefined,
-      send: (frame: CanFrame) => {
-        this.captured = frame;
-      },
-    };
-    this.db = new socketcan.DatabaseService(capture as never, bus);
     let joints = 0;
     for (const m of bus.messages) {
-      const msg = this.db.messages[m.name] as unknown as MessageLike;
-      this.byId.set(m.id, msg);
+      const signals = m.signals.map((sig): SignalLayout => {
+        const type = sig.type === 'signed' ? socketcan.SignalType.SIGNED : sig.type === 'unsigned' ? socketcan.SignalType.UNSIGNED : -1;
+        if (type < 0 || sig.bitLength > 32) throw new Error(`${kcdPath}: ${m.name}.${sig.name}: only integer signals of at most 32 bits are supported`);
+        return { name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, littleEndian: sig.endianess === 'little', type, slope: sig.slope, intercept: sig.intercept };
+      });
+      const layout: MessageLayout = { id: m.id, ext: m.ext, name: m.name, len: m.length, signals };
+      this.byName.set(m.name, layout);
+      this.byId.set(m.id, layout);
       if (/^Cmd_J\d+$/.test(m.name)) joints++;
     }
     this.maxJoints = joints;
   }
 
-  private encode(name: string, values: Record<string, number>): CanFrame {
-    const msg = this.db.messages[name] as unknown as MessageLike | undefined;
+  /**
+   * Packs a message: each value is clamped to its signal's range, scaled to the raw integer
+   * round((value - intercept) / slope), and placed by socketcan's signal codec; unused bits are 0.
+   */
+  private encode(name: string, values: Readonly<Record<string, number>>): CanFrame {
+    const msg = this.byName.get(name);
     if (msg === undefined) throw new RangeError(`message ${name} is not in the CAN database`);
-    for (const [key, sig] of Object.entries(msg.signals)) {
-      const v = values[key];
-      if (v === undefined) throw new RangeError(`${name}.${key}: no value given`);
-      sig.value = clampToSignal(sig, v);
+    const data = Buffer.alloc(msg.len);
+    for (const sig of msg.signals) {
+      const v = values[sig.name];
+      if (v === undefined) throw new RangeError(`${name}.${sig.name}: no value given`);
+      const raw = Math.round((clampToSignal(sig, v) - sig.intercept) / sig.slope);
+      // The addon takes the raw value as a 32-bit word (two's complement for signed signals).
+      signalCodec.encodeSignal(data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type, raw >>> 0, 0);
     }
-    this.captured = undefined;
-    this.db.send(name);
-    const frame = this.captured as CanFrame | undefined;
-    if (frame === undefined) throw new Error(`encoding ${name} produced no frame`);
-    return { id: frame.id, ext: frame.ext, rtr: false, data: frame.data };
+    return { id: msg.id, ext: msg.ext, rtr: false, data };
   }
 
-  private read(msg: MessageLike, frame: CanFrame): Record<string, number> {
-    (this.db as unknown as { onMessage(f: CanFrame): void }).onMessage(frame);
+  private read(msg: MessageLayout, frame: CanFrame): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [key, sig] of Object.entries(msg.signals)) out[key] = sig.value ?? 0;
+    for (const sig of msg.signals) {
+      const [lo] = signalCodec.decodeSignal(frame.data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type);
+      out[sig.name] = lo * sig.slope + sig.intercept;
+    }
     return out;
   }
 
@@ -249,7 +263,7 @@ function specialOf(data: Buffer): SpecialCommand | undefined {
 }
 
 /** MIT packing saturates: a value outside the signal's range is sent as the nearest end. */
-function clampToSignal(sig: SignalLike, value: number): number {
+function clampToSignal(sig: SignalLayout, value: number): number {
   const lo = sig.intercept;
   const hi = sig.intercept + sig.slope * (2 ** sig.bitLength - 1);
   if (!Number.isFinite(value)) throw new RangeError(`signal value ${value} is not a finite number`);

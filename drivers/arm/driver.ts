@@ -5,6 +5,11 @@
  * position setpoint walks toward the target at no more than `maxVelocityRadS` (the host plans the
  * trajectory; the motor's PD loop tracks it). Each motor answers every command with a feedback
  * frame, which is how positions, torques, temperatures and faults come back.
+ *
+ * While no move is in progress and the setpoint stands still, the motors' own PD loops hold the
+ * last setpoint, so the driver only refreshes it at `holdHz` (keeping the motors' command
+ * watchdog fed and feedback flowing) and leaves the bus free: a 7-joint arm at 100 Hz takes about
+ * 19% of a 1 Mbit/s bus for nothing otherwise.
  */
 import type { Clock, TimerHandle } from '../../harness/clock.ts';
 import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
@@ -22,6 +27,8 @@ export interface ArmDriverOptions {
   mode: 'sim' | 'real';
   joints: number;
   controlHz: number;
+  /** Refresh rate while no move is in progress and the setpoint is still (<= controlHz). */
+  holdHz: number;
   maxVelocityRadS: number;
   kp: number;
   kd: number;
@@ -65,6 +72,8 @@ export class ArmDriver {
   private readonly onFrameBound = (frame: CanFrame): void => this.onFrame(frame);
   private feedbackSeen = 0;
   private speedRadS: number;
+  private movesInProgress = 0;
+  private idleTicks = 0;
 
   constructor(private readonly options: ArmDriverOptions) {
     if (options.joints < 1 || options.joints > options.codec.maxJoints) {
@@ -177,6 +186,15 @@ export class ArmDriver {
     });
     this.speedRadS = Math.min(options.speedRadS ?? this.options.maxVelocityRadS, this.options.maxVelocityRadS);
     const periodMs = 1000 / this.options.controlHz;
+    this.movesInProgress++;
+    try {
+      return await this.followMove(targetRad, tol, start, periodMs, options);
+    } finally {
+      this.movesInProgress--;
+    }
+  }
+
+  private async followMove(targetRad: readonly number[], tol: number, start: number, periodMs: number, options: MoveOptions): Promise<MoveResult> {
     for (;;) {
       try {
         await this.options.clock.sleep(periodMs, options.signal);
@@ -225,6 +243,11 @@ export class ArmDriver {
   }
 
   private controlTick(): void {
+    if (this.movesInProgress === 0 && this.setpoint.every((s, j) => s === this.target[j])) {
+      this.idleTicks++;
+      if (this.idleTicks < this.options.controlHz / this.options.holdHz) return;
+    }
+    this.idleTicks = 0;
     const step = this.speedRadS / this.options.controlHz;
     for (let j = 0; j < this.joints; j++) {
       const err = this.target[j]! - this.setpoint[j]!;

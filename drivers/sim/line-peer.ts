@@ -42,7 +42,7 @@ export abstract class LinePeer {
   protected abstract sample(): (string | number)[];
 
   private deviceTimeUs(): number {
-    return Number((this.clock.nowNs() / 1000n) & 0xffffffffn);
+    return Math.floor(this.clock.nowMs() * 1000) % 0x100000000;
   }
 
   protected send(sigil: '#' | '=' | '!', fields: (string | number)[]): void {
