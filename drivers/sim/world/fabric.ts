@@ -30,6 +30,8 @@ export class FabricWorld implements TaskWorld {
   private table: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
   private tips = [0, 0, 0, 0, 0];
   private dragStart: Vec | undefined;
+  /** The current grip has already been dragged to the stretch line (one flattening per grip). */
+  private dragged = false;
 
   constructor(private readonly ctx: WorldContext) {
     const sd = p(ctx.params, 'corner_offset_sd_rad', 0.012);
@@ -43,7 +45,10 @@ export class FabricWorld implements TaskWorld {
     const { sites, params, dyn } = this.ctx;
     const q = r.armQ;
     const closed = handClosed(r.hand);
-    if (closed && !this.wasClosed) this.held = this.pinch(q);
+    if (closed && !this.wasClosed) {
+      this.held = this.pinch(q);
+      this.dragged = false;
+    }
     if (!closed) {
       if (this.held === EDGE) this.straighten();
       else if (this.held !== undefined && this.carrying !== undefined) this.place(q);
@@ -65,13 +70,14 @@ export class FabricWorld implements TaskWorld {
         this.held = undefined; // slipped out of the pinch
         this.carrying = undefined;
       }
-      if (!lifted && planarDist(q, corner) > 0.06) this.dragStart ??= corner;
+      if (!lifted && !this.dragged && planarDist(q, corner) > 0.06) this.dragStart ??= corner;
     }
     const stretch = site(sites, 'fabric.stretch');
     if (this.held !== undefined && this.dragStart !== undefined && planarDist(q, stretch) < 0.02) {
       // A drag under tension pulls wrinkles out, never all of them.
       this.wrinkle *= dyn.uniform(p(params, 'flatten_keep_min', 0.2), p(params, 'flatten_keep_max', 0.75));
       this.dragStart = undefined;
+      this.dragged = true;
     }
 
     const n = (sd: number): number => dyn.normal(0, sd);
