@@ -22,14 +22,29 @@ function seedArg(value: string): number {
   return Number(value);
 }
 
-function progressPrinter(quiet: boolean): (e: HarnessEvent) => void {
+/**
+ * Writes to stdout until its reader goes away (`dexhil run | head`): from then on terminal output
+ * is dropped and the run goes on, because the report folder, not the terminal, is the record.
+ */
+export function stdoutWriter(stream: NodeJS.WriteStream = process.stdout): (s: string) => void {
+  let gone = false;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    gone = true;
+  });
+  return (s) => {
+    if (!gone) stream.write(s);
+  };
+}
+
+function progressPrinter(out: (s: string) => void, quiet: boolean): (e: HarnessEvent) => void {
   return (e) => {
     if (quiet) return;
-    if (e.type === 'scenario-start') process.stdout.write(`${e.scenario} v${e.version}: ${e.trials} trials\n`);
-    if (e.type === 'scenario-skip') process.stdout.write(`${e.scenario}: skipped (${e.reason})\n`);
+    if (e.type === 'scenario-start') out(`${e.scenario} v${e.version}: ${e.trials} trials\n`);
+    if (e.type === 'scenario-skip') out(`${e.scenario}: skipped (${e.reason})\n`);
     if (e.type === 'trial-end' && (e.record.trial % 25 === 0 || e.record.outcome === 'error')) {
       const r = e.record;
-      process.stdout.write(`  ${r.scenario} trial ${r.trial}: ${r.outcome}${r.failureLabel ? ` (${r.failureLabel})` : ''}\n`);
+      out(`  ${r.scenario} trial ${r.trial}: ${r.outcome}${r.failureLabel ? ` (${r.failureLabel})` : ''}\n`);
     }
   };
 }
@@ -73,7 +88,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(opts.quiet === true)] },
+          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)] },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
@@ -103,7 +118,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
 }
 
 /** Runs the CLI; returns the exit code. */
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function main(argv: string[], out: (s: string) => void = stdoutWriter()): Promise<number> {
   let code = 0;
   const debug = argv.includes('--debug');
   const program = buildProgram(out, (c) => (code = c));

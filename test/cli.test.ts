@@ -1,6 +1,7 @@
 import test from 'ava';
 import { main } from '../harness/cli.ts';
 import { readCsv, tempDir } from './helpers.ts';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 async function cli(args: string[]): Promise<{ code: number; out: string }> {
@@ -30,4 +31,18 @@ test('bad arguments exit 2 with a message', async (t) => {
   t.is((await cli(['run', '--trials', 'zero'])).code, 2);
   t.is((await cli(['run', '--scenario', 'nope', '--out', tempDir('nope')])).code, 2);
   t.is((await cli(['run', '--rig', '/nonexistent.yaml'])).code, 2);
+});
+
+test('a reader that goes away (dexhil run | head -1) does not stop the run or lose rows', async (t) => {
+  const dir = tempDir('epipe');
+  const child = spawn(process.execPath, ['bin/dexhil.js', 'run', '--scenario', 'smoke', '--trials', '60', '--seed', '2', '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  // Read the first line, then close our end of the pipe as `head -1` does.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.is(code, 0, stderr);
+  t.notRegex(stderr, /EPIPE/);
+  t.is(readCsv(path.join(dir, 'trials.csv')).length, 60);
 });
