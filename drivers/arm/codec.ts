@@ -107,7 +107,6 @@ export class ArmCodec {
   readonly maxJoints: number;
   private readonly byName = new Map<string, MessageLayout>();
   private readonly byId = new Map<number, MessageLayout>();
-  private readonly decodeCache = new Map<string, DecodedArmFrame>();
 
   constructor(kcdPath: string = DEFAULT_KCD) {
     const network = socketcan.parseNetworkDescription(kcdPath);
@@ -194,23 +193,8 @@ export class ArmCodec {
     });
   }
 
-  /**
-   * Classifies and decodes any frame; unknown ids and short frames come back as `unknown`.
-   * Decoding is pure, and a holding arm repeats the same frames every control tick, so recent
-   * results are memoized (the cache holds at most 512 frames).
-   */
+  /** Classifies and decodes any frame; unknown ids and short frames come back as `unknown`. Never throws. */
   decode(frame: CanFrame): DecodedArmFrame {
-    if (frame.ext || frame.rtr) return { kind: 'unknown', id: frame.id };
-    const key = `${frame.id}:${frame.data.toString('latin1')}`;
-    const hit = this.decodeCache.get(key);
-    if (hit !== undefined) return hit;
-    const result = this.decodeUncached(frame);
-    if (this.decodeCache.size >= 512) this.decodeCache.clear();
-    this.decodeCache.set(key, result);
-    return result;
-  }
-
-  private decodeUncached(frame: CanFrame): DecodedArmFrame {
     const msg = frame.ext || frame.rtr ? undefined : this.byId.get(frame.id);
     if (msg === undefined || frame.data.length < msg.len) return { kind: 'unknown', id: frame.id };
     const joint = frame.id & 0x0f;

@@ -1,0 +1,127 @@
+/**
+ * `npm run bench`: how fast the simulated rig runs, measured with repetitions (machines here are
+ * shared and noisy, so medians and ranges are reported, never a single timing).
+ *
+ *   1. End to end: the three task scenarios x TRIALS trials on fixtures/rigs/sim.yaml, REPS times;
+ *      simulated seconds covered / wall seconds, and wall milliseconds per simulated second.
+ *   2. Where the time goes: wall ms per simulated second of an idle rig, device by device
+ *      (arm holding, hand, wrist F/T, table F/T), and of the arm while it moves.
+ *   3. Codecs: microseconds per arm frame encode/decode and per serial line encode/decode.
+ *
+ * Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
+import { decodeLine, encodeLine } from '../drivers/line-codec.ts';
+import { loadRig } from '../harness/config.ts';
+import { createRig } from '../harness/rig.ts';
+import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
+import { quantile } from '../harness/stats.ts';
+import { findScenario } from '../scenarios/index.ts';
+
+const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 100);
+const REPS = Number(process.env['BENCH_REPS'] ?? 3);
+const TASKS = ['fold-fabric', 'zipper', 'toilet-paper'];
+
+function summary(values: number[], digits = 2): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `median ${quantile(sorted, 0.5).toFixed(digits)} (min ${sorted[0]!.toFixed(digits)}, max ${sorted.at(-1)!.toFixed(digits)}, n=${sorted.length})`;
+}
+
+async function endToEnd(): Promise<void> {
+  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions`);
+  const ratios: number[] = [];
+  const walls: number[] = [];
+  const msPerSimS: number[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'dexhil-bench-'));
+    try {
+      const r = await runPlan({ rigFile: DEFAULT_RIG, scenarios: TASKS.map((n) => findScenario(n)!), trials: TRIALS, seed: 1, outDir: out, epochMs: 0 });
+      ratios.push(r.simSeconds / r.wallSeconds);
+      walls.push(r.wallSeconds);
+      msPerSimS.push((1000 * r.wallSeconds) / r.simSeconds);
+      console.log(`   rep ${rep + 1}: ${r.simSeconds.toFixed(1)} simulated s in ${r.wallSeconds.toFixed(2)} wall s`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  console.log(`   wall s:                   ${summary(walls)}`);
+  console.log(`   simulated s / wall s:     ${summary(ratios, 0)}`);
+  console.log(`   wall ms per simulated s:  ${summary(msPerSimS, 3)}`);
+}
+
+/** A rig file holding only the named devices of sim.yaml (same rates and links). */
+function singleDeviceRig(dir: string, device: string): string {
+  const loaded = loadRig(DEFAULT_RIG);
+  const dev = loaded.config.devices[device];
+  if (dev === undefined) throw new Error(`sim.yaml has no device ${device}`);
+  const base = path.dirname(DEFAULT_RIG);
+  const file = path.join(dir, `${device}.json`);
+  const rig = { rig: { ...loaded.config.rig, id: `bench-${device.replace('_', '-')}`, profile: path.resolve(base, loaded.config.rig.profile), cell: path.resolve(base, loaded.config.rig.cell) }, devices: { [device]: dev } };
+  writeFileSync(file, JSON.stringify(rig)); // JSON is YAML
+  return file;
+}
+
+async function perDevice(): Promise<void> {
+  const simS = 300;
+  console.log(`2. wall ms per simulated second, ${simS} simulated s each, ${REPS} repetitions`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-bench-rigs-'));
+  try {
+    const files: [string, string][] = [['whole rig, idle', DEFAULT_RIG]];
+    for (const d of ['arm', 'hand', 'wrist_ft', 'table_ft']) files.push([`${d} alone${d === 'arm' ? ' (holding)' : ''}`, singleDeviceRig(dir, d)]);
+    for (const [label, file] of files) {
+      const v: number[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        const rig = await createRig(loadRig(file), { seed: 1, epochMs: 0 });
+        const t0 = performance.now();
+        await rig.clock.sleep(simS * 1000);
+        v.push((performance.now() - t0) / simS);
+        await rig.close();
+      }
+      console.log(`   ${label.padEnd(24)} ${summary(v, 3)}`);
+    }
+    const v: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const rig = await createRig(loadRig(singleDeviceRig(dir, 'arm')), { seed: 1, epochMs: 0 });
+      const arm = rig.arm!;
+      const home = arm.positionRad.slice();
+      const t0 = performance.now();
+      const s0 = rig.clock.nowMs();
+      for (let i = 0; i < 40; i++) await arm.moveTo(home.map((q, j) => q + (i % 2 === 0 ? 0.5 : 0) * (j % 2 === 0 ? 1 : -1)), { toleranceRad: 0.01 });
+      v.push((performance.now() - t0) / ((rig.clock.nowMs() - s0) / 1000));
+      await rig.close();
+    }
+    console.log(`   ${'arm alone (moving)'.padEnd(24)} ${summary(v, 3)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function codecs(): void {
+  const n = 200_000;
+  console.log(`3. codecs, microseconds per call, ${n} calls x ${REPS} repetitions`);
+  const codec = new ArmCodec(DEFAULT_KCD);
+  const time = (label: string, fn: (i: number) => void): void => {
+    const v: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) fn(i);
+      v.push(((performance.now() - t0) * 1000) / n);
+    }
+    console.log(`   ${label.padEnd(28)} ${summary(v, 3)}`);
+  };
+  // Distinct values every call, as a moving arm sends them (the decode memo does not help here).
+  const frames = Array.from({ length: n }, (_, i) => codec.feedback({ joint: 1 + (i % 7), error: 0, positionRad: i * 1e-4 - 10, velocityRadS: 0.1, torqueNm: 0.5, tempMosC: 33, tempRotorC: 35 }));
+  time('arm command encode', (i) => codec.command(1 + (i % 7), { positionRad: i * 1e-4 - 10, velocityRadS: 0, kp: 40, kd: 1, torqueFfNm: 0 }));
+  time('arm feedback decode', (i) => codec.decode(frames[i]!));
+  const fields = [123456, 1234, -5678, 91011, -1213, 1415, -1617, 310];
+  const line = encodeLine('=', 77, fields).trimEnd();
+  time('F/T line encode', (i) => encodeLine('=', i & 0xffff, fields));
+  time('F/T line decode', () => decodeLine(line));
+}
+
+await endToEnd();
+await perDevice();
+codecs();
