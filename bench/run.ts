@@ -26,8 +26,7 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const TASKS = ['fold-fabric', 'zipper', 'toilet-paper'];
 
 function summary(values: number[], digits = 2): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  return `median ${quantile(sorted, 0.5).toFixed(digits)} (min ${sorted[0]!.toFixed(digits)}, max ${sorted.at(-1)!.toFixed(digits)}, n=${sorted.length})`;
+  return `median ${quantile(values, 0.5).toFixed(digits)} (min ${Math.min(...values).toFixed(digits)}, max ${Math.max(...values).toFixed(digits)}, n=${values.length})`;
 }
 
 async function endToEnd(): Promise<void> {

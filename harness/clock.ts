@@ -126,9 +126,6 @@ class VirtualTimer implements TimerHandle {
 /** A binary min-heap ordered by due time, then by scheduling order (deterministic ties). */
 class TimerHeap {
   private readonly items: VirtualTimer[] = [];
-  get size(): number {
-    return this.items.length;
-  }
   peek(): VirtualTimer | undefined {
     return this.items[0];
   }
@@ -191,8 +188,6 @@ export class VirtualClock implements Clock {
   private pumping = false;
   private closed = false;
   private readonly epochMs: number;
-  /** Number of timers fired so far (for benchmarks and tests). */
-  fired = 0;
 
   constructor(options: VirtualClockOptions = {}) {
     this.epochMs = options.epochMs ?? Date.now();
@@ -271,7 +266,6 @@ export class VirtualClock implements Clock {
         while (next !== undefined && next.dueNs === this.now) {
           this.heap.pop();
           if (!next.cancelled) {
-            this.fired++;
             try {
               next.fn();
             } catch (err) {

@@ -94,7 +94,6 @@ interface SignalLayout {
 interface MessageLayout {
   id: number;
   ext: boolean;
-  name: string;
   len: number;
   signals: SignalLayout[];
 }
@@ -119,7 +118,7 @@ export class ArmCodec {
         if (type < 0 || sig.bitLength > 32) throw new Error(`${kcdPath}: ${m.name}.${sig.name}: only integer signals of at most 32 bits are supported`);
         return { name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, littleEndian: sig.endianess === 'little', type, slope: sig.slope, intercept: sig.intercept };
       });
-      const layout: MessageLayout = { id: m.id, ext: m.ext, name: m.name, len: m.length, signals };
+      const layout: MessageLayout = { id: m.id, ext: m.ext, len: m.length, signals };
       this.byName.set(m.name, layout);
       this.byId.set(m.id, layout);
       if (/^Cmd_J\d+$/.test(m.name)) joints++;
