@@ -13,7 +13,13 @@ const name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits,
 const armDevice = z
   .strictObject({
   kind: z.literal('arm'),
-  transport: z.literal('sim').default('sim'),
+  /** sim: simulated motors; slcan: a USB-CAN adapter at `port`; socketcan: kernel interface `iface`; auto: hardware when present, else sim. */
+  transport: z.enum(['sim', 'slcan', 'socketcan', 'auto']).default('sim'),
+  port: z.string().min(1).optional(),
+  iface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a network interface name like can0').optional(),
+  slcanDialect: z.enum(['lawicel', 'canable']).default('lawicel'),
+  /** Baud rate of the adapter's serial port (USB CDC adapters ignore it). */
+  portBaud: z.number().int().positive().default(115_200),
   joints: z.number().int().min(1).max(8).default(7),
   bitrate: z.number().int().positive().default(1_000_000),
   controlHz: z.number().positive().max(2000).default(10),
@@ -25,21 +31,30 @@ const armDevice = z
   home: z.array(z.number()).optional(),
   requestTimeoutMs: z.number().positive().default(200),
   })
-  .refine((a) => a.holdHz <= a.controlHz, { message: 'holdHz must not exceed controlHz', path: ['holdHz'] });
+  .refine((a) => a.holdHz <= a.controlHz, { message: 'holdHz must not exceed controlHz', path: ['holdHz'] })
+  .refine((a) => a.transport !== 'slcan' || a.port !== undefined, { message: 'transport slcan needs the adapter\'s serial port, e.g. port: /dev/ttyACM0', path: ['port'] })
+  .refine((a) => a.transport !== 'socketcan' || a.iface !== undefined, { message: 'transport socketcan needs the interface, e.g. iface: can0', path: ['iface'] })
+  .refine((a) => a.transport !== 'auto' || a.port !== undefined || a.iface !== undefined, { message: 'transport auto needs a port (slcan) or an iface (socketcan) to look for', path: ['transport'] });
 
 const serialDevice = {
-  transport: z.literal('sim').default('sim'),
+  /** sim: simulated peer; serial: the device at `port`; auto: `port` when it exists, else sim. */
+  transport: z.enum(['sim', 'serial', 'auto']).default('sim'),
+  port: z.string().min(1).optional(),
   baud: z.number().int().positive().default(921_600),
   requestTimeoutMs: z.number().positive().default(200),
 };
 
-const handDevice = z.strictObject({ kind: z.literal('hand'), ...serialDevice, streamHz: z.number().positive().max(1000).default(20) });
-const ftDevice = z.strictObject({
-  kind: z.literal('ft'),
-  ...serialDevice,
-  mount: z.enum(['wrist', 'table']),
-  streamHz: z.number().positive().max(7000).default(50),
-});
+const hasPort = (d: { transport: string; port?: string | undefined }): boolean => d.transport === 'sim' || d.port !== undefined;
+const portMissing = { message: 'transport serial or auto needs the serial port, e.g. port: /dev/ttyUSB0', path: ['port'] };
+const handDevice = z.strictObject({ kind: z.literal('hand'), ...serialDevice, streamHz: z.number().positive().max(1000).default(20) }).refine(hasPort, portMissing);
+const ftDevice = z
+  .strictObject({
+    kind: z.literal('ft'),
+    ...serialDevice,
+    mount: z.enum(['wrist', 'table']),
+    streamHz: z.number().positive().max(7000).default(50),
+  })
+  .refine(hasPort, portMissing);
 
 export const rigConfigSchema = z.strictObject({
   rig: z.strictObject({
@@ -58,6 +73,7 @@ export type RigConfig = z.infer<typeof rigConfigSchema>;
 export type ArmConfig = z.infer<typeof armDevice>;
 export type HandConfig = z.infer<typeof handDevice>;
 export type FtConfig = z.infer<typeof ftDevice>;
+export type DeviceConfig = ArmConfig | HandConfig | FtConfig;
 
 const probability = z.number().min(0).max(1);
 const faults = z.strictObject({ drop: probability.default(0), corrupt: probability.default(0), latencyMs: z.number().min(0).default(0), stalled: z.boolean().default(false) });

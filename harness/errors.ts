@@ -16,6 +16,9 @@ export type ErrorCode =
   | 'ABORTED'
   | 'TIMEOUT'
   | 'RESET_FAILED'
+  | 'PORT_NOT_FOUND'
+  | 'PORT_OPEN'
+  | 'EMULATOR'
   | 'INTERNAL';
 
 export class DexhilError extends Error {

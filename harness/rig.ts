@@ -3,23 +3,26 @@
  * one place that decides simulated versus real (DESIGN.md); scenarios see the Rig, never a
  * transport, and drivers never know whether a peer or hardware answers them.
  */
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
+import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmDriver } from '../drivers/arm/driver.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
 import { HandDriver } from '../drivers/hand/driver.ts';
 import { POSTURES } from '../drivers/hand/model.ts';
-import { ArmPeer } from '../drivers/sim/arm-peer.ts';
-import { FtPeer } from '../drivers/sim/ft-peer.ts';
-import { HandPeer } from '../drivers/sim/hand-peer.ts';
 import { Rng } from '../drivers/sim/rng.ts';
 import { SimWorld, type ResetResult, type TaskName } from '../drivers/sim/world/index.ts';
+import type { ByteStream } from '../drivers/transport/byte-stream.ts';
+import type { CanChannel } from '../drivers/transport/can.ts';
+import { openSerialPort } from '../drivers/transport/serial-port.ts';
+import { CANABLE, LAWICEL } from '../drivers/transport/slcan-codec.ts';
+import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { createSimSerialPair } from '../drivers/transport/sim-serial.ts';
 import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
-import { forceMagnitudeN, type DeviceInfo, type LinkStats, type RigMode } from '../drivers/types.ts';
-import { VirtualClock, type Clock } from './clock.ts';
-import type { LoadedRig } from './config.ts';
+import { forceMagnitudeN, type DeviceInfo, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
+import { RealClock, VirtualClock, type Clock } from './clock.ts';
+import type { DeviceConfig, LoadedRig } from './config.ts';
+import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
 import { DexhilError } from './errors.ts';
 
 export type DeviceNeed = 'arm' | 'hand' | 'wrist_ft' | 'table_ft';
@@ -38,6 +41,8 @@ export interface Rig {
   readonly sensors: readonly SensorEntry[];
   readonly devices: readonly DeviceInfo[];
   readonly mode: RigMode;
+  /** What the factory decided that a user must know (e.g. an `auto` device fell back to sim). */
+  readonly notices: readonly string[];
   /** The first F/T sensor on a mount. */
   sensor(mount: 'wrist' | 'table'): FtDriver | undefined;
   /** Whether the rig has what a scenario needs; the reason when it does not. */
@@ -59,17 +64,56 @@ interface Stoppable {
   stop: () => Promise<void> | void;
 }
 
+export interface CreateRigOptions {
+  seed: number;
+  /** Wall-clock epoch (ms) of virtual time 0, for a simulated rig (tests). */
+  epochMs?: number;
+  /**
+   * The simulated scene behind emulated devices running in this process (tests): resets then set
+   * it up as they do on the in-process simulated rig. Without it, a rig with only real devices
+   * resets by its own routine (arm home, hand open, tare, check) and the scene is the operator's.
+   */
+  world?: SimWorld;
+  /** Told about decisions a user must see on the terminal (e.g. `transport: auto` fell back to sim). */
+  notice?: (text: string) => void;
+}
+
+/** How one configured device will be reached, once `auto` is resolved. */
+interface Resolved {
+  transport: TransportKind;
+  /** Why an `auto` device runs simulated. */
+  fallback?: string;
+}
+
+function resolveTransport(name: string, dev: DeviceConfig): Resolved {
+  if (dev.transport !== 'auto') return { transport: dev.transport };
+  if (dev.kind === 'arm') {
+    if (dev.iface !== undefined && existsSync(`/sys/class/net/${dev.iface}`)) return { transport: 'socketcan' };
+    if (dev.port !== undefined && existsSync(dev.port)) return { transport: 'slcan' };
+    const looked = [dev.iface === undefined ? undefined : `interface ${dev.iface}`, dev.port === undefined ? undefined : `port ${dev.port}`].filter((x) => x !== undefined).join(' or ');
+    return { transport: 'sim', fallback: `devices.${name}: transport auto: no ${looked}, using the simulated ${name}` };
+  }
+  if (dev.port !== undefined && existsSync(dev.port)) return { transport: 'serial' };
+  return { transport: 'sim', fallback: `devices.${name}: transport auto: no port ${dev.port ?? '(none)'}, using the simulated ${name}` };
+}
+
 /** Builds and starts a rig from a loaded config. A failed start tears down what was started. */
-export async function createRig(loaded: LoadedRig, options: { seed: number; epochMs?: number }): Promise<Rig> {
+export async function createRig(loaded: LoadedRig, options: CreateRigOptions): Promise<Rig> {
   const { config, profile, cell } = loaded;
-  // Every device here is simulated, so time is virtual. Real transports will bring a RealClock.
-  const clock = new VirtualClock(options.epochMs === undefined ? {} : { epochMs: options.epochMs });
+  const resolved = Object.fromEntries(Object.entries(config.devices).map(([name, dev]) => [name, resolveTransport(name, dev)]));
+  const notices = Object.values(resolved).flatMap((r) => (r.fallback === undefined ? [] : [r.fallback]));
+  for (const n of notices) options.notice?.(n);
+  // Hardware runs in wall time; a rig of simulated devices only runs on the virtual clock.
+  const anyReal = Object.values(resolved).some((r) => r.transport !== 'sim');
+  const clock: Clock = anyReal ? new RealClock() : new VirtualClock(options.epochMs === undefined ? {} : { epochMs: options.epochMs });
   const rng = new Rng(options.seed).fork('rig');
-  const armEntry = Object.entries(config.devices).find(([, d]) => d.kind === 'arm');
-  const armJoints = armEntry?.[1].kind === 'arm' ? armEntry[1].joints : 7;
-  const homeQ = cell.home.slice(0, armJoints);
-  while (homeQ.length < armJoints) homeQ.push(0);
-  const world = new SimWorld(cell.sites, profile.world, () => clock.nowMs());
+  const homeQ = homeOf(loaded);
+  const armJoints = homeQ.length;
+  const ownWorld = Object.values(resolved).some((r) => r.transport === 'sim');
+  const world = options.world ?? new SimWorld(cell.sites, profile.world, () => clock.nowMs());
+  const simulatedScene = ownWorld || options.world !== undefined;
+  const sim: SimContext = { clock, profile, world, rng };
+  const origin = (name: string): string => `devices.${name}.port in ${loaded.file}`;
 
   const started: Stoppable[] = [];
   const devices: DeviceInfo[] = [];
@@ -93,36 +137,50 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
 
   try {
     for (const [name, dev] of Object.entries(config.devices)) {
-      mode[name] = 'sim';
+      const { transport } = resolved[name]!;
+      const real = transport !== 'sim';
+      mode[name] = real ? 'real' : 'sim';
       if (dev.kind === 'arm') {
-        const kcd = dev.kcd === undefined ? DEFAULT_KCD : path.resolve(path.dirname(loaded.file), dev.kcd);
-        const codec = new ArmCodec(kcd);
-        const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
-        const peer = new ArmPeer(
-          bus.channel(`${name}-motors`),
-          codec,
-          clock,
-          { joints: dev.joints, model: profile.arm.modelCode, firmware: profile.arm.firmware, protocol: profile.arm.protocol, serialBase: 0x4100, tauMs: profile.arm.tauMs },
-          profile.arm.faults,
-          rng.fork(name),
-          world,
-          homeQ,
-        );
-        started.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
-        const driver = new ArmDriver({ name, channel: bus.channel(name), codec, clock, transport: 'sim', mode: 'sim', joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
+        const codec = new ArmCodec(kcdOf(loaded, dev));
+        let channel: CanChannel;
+        if (transport === 'slcan') {
+          const stream = await openSerialPort({ path: dev.port!, baud: dev.portBaud, clock, origin: origin(name) });
+          const slcan = new SlcanChannel(stream, { bitrate: dev.bitrate, dialect: dev.slcanDialect === 'canable' ? CANABLE : LAWICEL, clock });
+          started.push({ name: `${name} (slcan adapter ${dev.port})`, stop: () => slcan.close() });
+          await slcan.open();
+          channel = slcan;
+        } else if (transport === 'socketcan') {
+          const { openSocketCan } = await import('../drivers/transport/socketcan.ts');
+          const raw = openSocketCan(dev.iface!, clock);
+          started.push({ name: `${name} (SocketCAN ${dev.iface})`, stop: () => raw.stop() });
+          channel = raw;
+        } else {
+          const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
+          const peer = armPeerFor(sim, name, dev, bus.channel(`${name}-motors`), codec, homeQ);
+          started.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
+          channel = bus.channel(name);
+        }
+        const driver = new ArmDriver({ name, channel, codec, clock, transport, mode: mode[name], joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
         started.push({ name, stop: () => driver.close() });
         devices.push(await driver.open());
         await driver.activate();
         arm = driver;
         stats[name] = () => driver.stats;
       } else {
-        const [hostEnd, deviceEnd] = createSimSerialPair(name, clock, { baud: dev.baud, latencyMs: profile.link.serialLatencyMs });
-        const prof = dev.kind === 'hand' ? profile.hand : profile.ft;
-        const identity = { model: prof.model, firmware: prof.firmware, protocol: prof.protocol, serial: `${prof.serialPrefix}-${name.toUpperCase()}-${(rng.fork(`${name}/serial`).float() * 1e5).toFixed(0).padStart(5, '0')}` };
+        let hostEnd: ByteStream;
+        if (real) {
+          hostEnd = await openSerialPort({ path: dev.port!, baud: dev.baud, clock, origin: origin(name) });
+          const port = hostEnd;
+          started.push({ name: `${name} (serial port ${dev.port})`, stop: () => port.close() });
+        } else {
+          const [host, deviceEnd] = createSimSerialPair(name, clock, { baud: dev.baud, latencyMs: profile.link.serialLatencyMs });
+          const peer = linePeerFor(sim, name, dev, deviceEnd);
+          started.push({ name: `${name} (simulated ${dev.kind === 'hand' ? 'hand' : 'sensor'})`, stop: () => peer.stop() });
+          hostEnd = host;
+        }
+        const common = { name, stream: hostEnd, clock, transport, mode: mode[name], streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs };
         if (dev.kind === 'hand') {
-          const peer = new HandPeer(deviceEnd, clock, identity, profile.hand.faults, rng.fork(name), world, profile.hand.speedRadS);
-          started.push({ name: `${name} (simulated hand)`, stop: () => peer.stop() });
-          const driver = new HandDriver({ name, stream: hostEnd, clock, transport: 'sim', mode: 'sim', streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs });
+          const driver = new HandDriver(common);
           started.push({ name, stop: async () => {
             await driver.deactivate().catch(() => undefined);
             await driver.close();
@@ -132,9 +190,7 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
           hand = driver;
           stats[name] = () => driver.stats;
         } else {
-          const peer = new FtPeer(deviceEnd, clock, identity, profile.ft.faults, rng.fork(name), world, dev.mount, profile.ft.noiseN);
-          started.push({ name: `${name} (simulated sensor)`, stop: () => peer.stop() });
-          const driver = new FtDriver({ name, stream: hostEnd, clock, transport: 'sim', mode: 'sim', streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs });
+          const driver = new FtDriver(common);
           started.push({ name, stop: () => driver.close() });
           devices.push(await driver.open());
           await driver.tare(); // bring-up zero: nothing on the tool or the plate yet
@@ -156,6 +212,7 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
     sensors,
     devices,
     mode,
+    notices,
     sensor: (mount) => sensors.find((s) => s.mount === mount)?.driver,
     lacks(needs) {
       const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !hand : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));
@@ -181,8 +238,10 @@ export async function createRig(loaded: LoadedRig, options: { seed: number; epoc
         const r = await arm.moveTo(homeQ, { toleranceRad: 0.01, timeoutMs: 15000, ...(signal ? { signal } : {}) });
         if (!r.reached) return { ok: false, reason: `arm did not reach home (${r.stoppedBy ?? 'unknown'})` };
       }
-      const result = world.reset(task, icSeed, dynSeed);
-      if (!result.ok) return result;
+      if (simulatedScene) {
+        const result = world.reset(task, icSeed, dynSeed);
+        if (!result.ok) return result;
+      }
       // Tool-mounted sensors are tared unloaded before every trial; a table sensor keeps the
       // empty-plate zero it got at bring-up, since the scene's load on it is what it measures.
       const tool = sensors.filter((s) => s.mount === 'wrist');

@@ -1,0 +1,120 @@
+/**
+ * A ByteStream over a serial port (a USB serial device, a UART, or a pseudo-terminal) through the
+ * `serialport` package.
+ *
+ * `paced: true` is for emulators on pseudo-terminals: a pty moves bytes as fast as the kernel
+ * can, whatever the baud rate, so a paced stream releases each write only when the previous
+ * one would have left the wire at `baud` (8N1, 10 bits a byte). Hardware paces itself; the host
+ * side never needs it.
+ */
+import { SerialPort } from 'serialport';
+import type { Clock } from '../../harness/clock.ts';
+import { DexhilError } from '../../harness/errors.ts';
+import type { ByteStream } from './byte-stream.ts';
+
+export interface SerialPortOptions {
+  path: string;
+  baud: number;
+  clock: Clock;
+  /** Release writes at the baud rate (emulators on ptys). */
+  paced?: boolean;
+  /** Where the path came from, for error messages (e.g. `devices.hand.port in bench-a.yaml`). */
+  origin?: string;
+}
+
+class SerialPortStream implements ByteStream {
+  private readonly dataListeners = new Set<(chunk: Buffer) => void>();
+  private readonly closeListeners = new Set<(reason: string) => void>();
+  private wireFreeAtMs = 0;
+  private closed = false;
+  /** Bytes written and received, for link statistics. */
+  readonly bytes = { tx: 0, rx: 0 };
+
+  constructor(
+    private readonly port: SerialPort,
+    private readonly options: SerialPortOptions,
+  ) {
+    port.on('data', (chunk: Buffer) => {
+      this.bytes.rx += chunk.length;
+      for (const l of this.dataListeners) l(chunk);
+    });
+    port.on('close', (err: (Error & { disconnected?: boolean }) | null) => this.ended(err?.disconnected ? 'disconnected' : 'closed'));
+    port.on('error', (err: Error) => this.ended(`error: ${err.message}`));
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  write(data: string | Buffer): void {
+    if (this.closed) throw new DexhilError('DEVICE_STATE', `write on closed serial port ${this.path}`);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    this.bytes.tx += bytes.length;
+    if (!this.options.paced) {
+      this.port.write(bytes);
+      return;
+    }
+    const { clock, baud } = this.options;
+    const now = clock.nowMs();
+    const start = Math.max(now, this.wireFreeAtMs);
+    this.wireFreeAtMs = start + (bytes.length * 10 * 1000) / baud;
+    if (start <= now) this.port.write(bytes);
+    else clock.setTimer(start - now, () => !this.closed && this.port.write(bytes));
+  }
+
+  onData(listener: (chunk: Buffer) => void): () => void {
+    this.dataListeners.add(listener);
+    return () => this.dataListeners.delete(listener);
+  }
+
+  onClose(listener: (reason: string) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  private ended(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.closeListeners) l(reason);
+  }
+
+  close(): Promise<void> {
+    if (!this.port.isOpen) {
+      this.ended('closed');
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.port.close(() => {
+        this.ended('closed');
+        resolve();
+      });
+    });
+  }
+}
+
+/**
+ * Opens a serial port. A missing port, a port held by another program or one we may not open
+ * gives a DexhilError naming the path and where it came from.
+ */
+export function openSerialPort(options: SerialPortOptions): Promise<ByteStream & { bytes: { tx: number; rx: number } }> {
+  const where = options.origin === undefined ? '' : ` (${options.origin})`;
+  return new Promise((resolve, reject) => {
+    const port = new SerialPort({ path: options.path, baudRate: options.baud, autoOpen: false });
+    port.open((err) => {
+      if (!err) {
+        resolve(new SerialPortStream(port, options));
+        return;
+      }
+      const text = err.message;
+      if (/no such file|ENOENT/i.test(text)) {
+        reject(new DexhilError('PORT_NOT_FOUND', `no such serial port ${options.path}${where}`, { hint: 'check the cable and the path (ls /dev/serial/by-id/), or set transport: sim or auto for this device' }));
+      } else if (/permission denied|EACCES/i.test(text)) {
+        reject(new DexhilError('PORT_OPEN', `no permission to open ${options.path}${where}`, { hint: 'add your user to the dialout group (then log in again)' }));
+      } else if (/lock|busy|EBUSY/i.test(text)) {
+        reject(new DexhilError('PORT_OPEN', `${options.path}${where} is in use by another program`, { hint: 'close the other program (fuser -v on the path shows it)' }));
+      } else {
+        reject(new DexhilError('PORT_OPEN', `cannot open serial port ${options.path}${where}: ${text}`, { cause: err }));
+      }
+    });
+  });
+}

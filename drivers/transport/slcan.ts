@@ -1,0 +1,151 @@
+/**
+ * CAN over an slcan (Lawicel ASCII) USB adapter: a CanChannel on a ByteStream (a serial port).
+ *
+ * Bring-up: close (in case a previous program left the channel open), select the bitrate, set
+ * timestamps to what the dialect expects, read the adapter version, open. Each setup command
+ * must be answered by CR within `timeoutMs`; BEL or silence is an error naming the port.
+ * After that, received frames go to the listeners with the clock's receive time, and BELs,
+ * transmit acknowledgements and unreadable messages are counted, never thrown.
+ */
+import type { Clock } from '../../harness/clock.ts';
+import { DexhilError } from '../../harness/errors.ts';
+import type { CanFrame } from '../types.ts';
+import type { ByteStream } from './byte-stream.ts';
+import { assertValidFrame, type CanChannel } from './can.ts';
+import { bitrateCommand, decodeMessage, encodeFrame, LAWICEL, SlcanSplitter, type SlcanDialect, type SlcanMessage } from './slcan-codec.ts';
+
+export interface SlcanOptions {
+  bitrate: number;
+  dialect?: SlcanDialect;
+  clock: Clock;
+  /** How long a setup command may wait for its reply. */
+  timeoutMs?: number;
+}
+
+export interface SlcanCounters {
+  rxFrames: number;
+  txFrames: number;
+  txAcks: number;
+  /** BEL replies: the adapter refused a command or a frame (closed channel, full queue, bus off). */
+  errors: number;
+  malformed: number;
+}
+
+type Waiter = { resolve: (m: SlcanMessage) => void };
+
+export class SlcanChannel implements CanChannel {
+  readonly counters: SlcanCounters = { rxFrames: 0, txFrames: 0, txAcks: 0, errors: 0, malformed: 0 };
+  /** Adapter hardware/software version from `V`, when it answered. */
+  version: { hardware: string; software: string } | undefined;
+  private listeners: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
+  private readonly splitter = new SlcanSplitter();
+  private readonly dialect: SlcanDialect;
+  private waiter: Waiter | undefined;
+  private isOpen = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly stream: ByteStream,
+    private readonly options: SlcanOptions,
+  ) {
+    this.dialect = options.dialect ?? LAWICEL;
+    this.unsubscribe = stream.onData((chunk) => {
+      for (const text of this.splitter.push(chunk)) this.onMessage(decodeMessage(text, this.dialect));
+    });
+  }
+
+  get name(): string {
+    return `slcan:${this.stream.path}`;
+  }
+
+  private onMessage(m: SlcanMessage): void {
+    if (m.kind === 'frame') {
+      if (!this.isOpen) return;
+      this.counters.rxFrames++;
+      const frame: CanFrame = { ...m.frame, tsNs: this.options.clock.nowNs() };
+      for (const l of this.listeners) l.bound(frame);
+      return;
+    }
+    if (m.kind === 'malformed') {
+      this.counters.malformed++;
+      return;
+    }
+    const w = this.waiter;
+    if (w !== undefined) {
+      this.waiter = undefined;
+      w.resolve(m);
+      return;
+    }
+    if (m.kind === 'tx-ack' || m.kind === 'ok') this.counters.txAcks++;
+    else if (m.kind === 'error') this.counters.errors++;
+  }
+
+  /** Sends a setup command and waits for the adapter's answer. */
+  private command(text: string, what: string, accept: (m: SlcanMessage) => boolean): Promise<SlcanMessage> {
+    const timeoutMs = this.options.timeoutMs ?? 500;
+    return new Promise((resolve, reject) => {
+      const timer = this.options.clock.setTimer(timeoutMs, () => {
+        this.waiter = undefined;
+        reject(new DexhilError('DEVICE_TIMEOUT', `slcan adapter on ${this.stream.path} did not answer '${what}' within ${timeoutMs} ms`, { hint: 'check that the port is an slcan (CANable/Lawicel) adapter and that no other program uses it' }));
+      });
+      this.waiter = {
+        resolve: (m) => {
+          timer.cancel();
+          if (accept(m)) resolve(m);
+          else reject(new DexhilError('DEVICE_REFUSED', `slcan adapter on ${this.stream.path} refused '${what}' (${m.kind === 'error' ? 'BEL' : m.kind})`));
+        },
+      };
+      this.stream.write(text);
+    });
+  }
+
+  /** Configures and opens the CAN channel. */
+  async open(): Promise<void> {
+    // A channel left open by another program refuses `S`; close it first and ignore the answer.
+    await this.command('C\r', 'close', () => true).catch(() => undefined);
+    await this.command(bitrateCommand(this.options.bitrate, this.dialect), `bitrate ${this.options.bitrate}`, (m) => m.kind === 'ok');
+    await this.command(this.dialect.timestamps ? 'Z1\r' : 'Z0\r', 'timestamps', (m) => m.kind === 'ok');
+    const v = await this.command('V\r', 'version', (m) => m.kind === 'version').catch(() => undefined);
+    if (v?.kind === 'version') this.version = { hardware: v.hardware, software: v.software };
+    await this.command('O\r', 'open', (m) => m.kind === 'ok');
+    this.isOpen = true;
+  }
+
+  addListener(_event: 'onMessage', callback: (frame: CanFrame) => void, instance?: object): void {
+    const bound = instance === undefined ? callback : callback.bind(instance);
+    this.listeners = [...this.listeners, { callback, bound }];
+  }
+
+  removeListener(_event: 'onMessage', callback: (frame: CanFrame) => void): void {
+    this.listeners = this.listeners.filter((l) => l.callback !== callback);
+  }
+
+  /** Sends a frame (length-checked). @throws DexhilError DEVICE_STATE when the channel is not open. */
+  send(frame: CanFrame): void {
+    assertValidFrame(frame);
+    if (!this.isOpen) throw new DexhilError('DEVICE_STATE', `slcan channel on ${this.stream.path} is not open`);
+    this.counters.txFrames++;
+    this.stream.write(encodeFrame(frame));
+  }
+
+  /** The channel is opened by `open()`; `start` exists for the CanChannel contract. */
+  start(): void {}
+
+  /** Closes the CAN channel (the adapter stops sending frames); the stream stays open. */
+  stop(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    try {
+      this.stream.write('C\r');
+    } catch {
+      // the port is already gone (unplugged): nothing left to close
+    }
+  }
+
+  /** Closes the CAN channel and the serial port. Safe to call twice. */
+  async close(): Promise<void> {
+    this.stop();
+    this.unsubscribe();
+    await this.stream.close();
+  }
+}

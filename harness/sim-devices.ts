@@ -1,0 +1,68 @@
+/**
+ * Simulated device peers built from a rig config and a sim profile. The in-process simulated rig
+ * (rig.ts) and the pseudo-terminal emulators (emulate.ts) build the same peers from the same
+ * config, so an emulated device is the simulated one behind a real serial port.
+ */
+import path from 'node:path';
+import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
+import { ArmPeer } from '../drivers/sim/arm-peer.ts';
+import { FtPeer } from '../drivers/sim/ft-peer.ts';
+import { HandPeer } from '../drivers/sim/hand-peer.ts';
+import type { LinePeer } from '../drivers/sim/line-peer.ts';
+import type { Rng } from '../drivers/sim/rng.ts';
+import type { SimWorld } from '../drivers/sim/world/index.ts';
+import type { ByteStream } from '../drivers/transport/byte-stream.ts';
+import type { CanChannel } from '../drivers/transport/can.ts';
+import type { Clock } from './clock.ts';
+import type { ArmConfig, FtConfig, HandConfig, LoadedRig, Profile } from './config.ts';
+
+export interface SimContext {
+  clock: Clock;
+  profile: Profile;
+  world: SimWorld;
+  /** The rig's random stream; each device forks its own by name. */
+  rng: Rng;
+}
+
+/** The CAN database file of an arm (relative paths are relative to the rig config). */
+export function kcdOf(loaded: LoadedRig, dev: ArmConfig): string {
+  return dev.kcd === undefined ? DEFAULT_KCD : path.resolve(path.dirname(loaded.file), dev.kcd);
+}
+
+/** The arm's home pose from the work cell, one value per configured joint. */
+export function homeOf(loaded: LoadedRig): number[] {
+  const arm = Object.values(loaded.config.devices).find((d): d is ArmConfig => d.kind === 'arm');
+  const joints = arm?.joints ?? 7;
+  const q = loaded.cell.home.slice(0, joints);
+  while (q.length < joints) q.push(0);
+  return q;
+}
+
+/** Simulated joint motors answering on `channel`. */
+export function armPeerFor(ctx: SimContext, name: string, dev: ArmConfig, channel: CanChannel, codec: ArmCodec, homeQ: readonly number[]): ArmPeer {
+  const { profile } = ctx;
+  return new ArmPeer(
+    channel,
+    codec,
+    ctx.clock,
+    { joints: dev.joints, model: profile.arm.modelCode, firmware: profile.arm.firmware, protocol: profile.arm.protocol, serialBase: 0x4100, tauMs: profile.arm.tauMs },
+    { ...profile.arm.faults },
+    ctx.rng.fork(name),
+    ctx.world,
+    homeQ,
+  );
+}
+
+/** A simulated hand or F/T sensor answering on `stream`. */
+export function linePeerFor(ctx: SimContext, name: string, dev: HandConfig | FtConfig, stream: ByteStream): LinePeer {
+  const { profile } = ctx;
+  const prof = dev.kind === 'hand' ? profile.hand : profile.ft;
+  const identity = {
+    model: prof.model,
+    firmware: prof.firmware,
+    protocol: prof.protocol,
+    serial: `${prof.serialPrefix}-${name.toUpperCase()}-${(ctx.rng.fork(`${name}/serial`).float() * 1e5).toFixed(0).padStart(5, '0')}`,
+  };
+  if (dev.kind === 'hand') return new HandPeer(stream, ctx.clock, identity, { ...profile.hand.faults }, ctx.rng.fork(name), ctx.world, profile.hand.speedRadS);
+  return new FtPeer(stream, ctx.clock, identity, { ...profile.ft.faults }, ctx.rng.fork(name), ctx.world, dev.mount, profile.ft.noiseN);
+}
