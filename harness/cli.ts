@@ -88,7 +88,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)] },
+          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);

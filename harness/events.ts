@@ -4,7 +4,7 @@
  *
  * Times: `tMs` is clock time (virtual or real) in ms since the run started; `wallMs` is epoch ms.
  */
-import type { DeviceInfo, RigMode } from '../drivers/types.ts';
+import type { DeviceInfo, LinkStats, RigMode } from '../drivers/types.ts';
 
 export type Outcome = 'pass' | 'fail' | 'error' | 'timeout' | 'aborted';
 export type AttemptOutcome = 'done' | 'failed' | 'timeout' | 'error' | 'aborted';
@@ -83,8 +83,19 @@ export interface RunInfo {
   startedWallMs: number;
 }
 
+/** One device's identity and link health over the run, for devices.csv. */
+export interface DeviceHealth {
+  info: DeviceInfo;
+  stats: LinkStats;
+  /** Times the harness reopened the link after losing it. */
+  reconnects: number;
+  /** Messages received per second of clock time since bring-up. */
+  rxRateHz: number;
+}
+
 export type HarnessEvent =
   | { type: 'run-start'; run: RunInfo }
+  | { type: 'devices'; devices: DeviceHealth[] }
   | { type: 'run-end'; runId: string; tMs: number; wallMs: number; aborted: boolean }
   | { type: 'scenario-start'; scenario: string; version: string; trials: number; tMs: number }
   | { type: 'scenario-skip'; scenario: string; reason: string }

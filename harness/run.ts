@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SimWorld } from '../drivers/sim/world/index.ts';
+import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { loadRig } from './config.ts';
 import { DexhilError } from './errors.ts';
@@ -29,6 +31,10 @@ export interface RunOptions {
   listeners?: ((e: HarnessEvent) => void)[];
   /** Fixed wall-clock epoch for the virtual clock (tests). */
   epochMs?: number;
+  /** The scene behind in-process emulators (tests); see createRig. */
+  world?: SimWorld;
+  /** Where rig-factory notices go (the CLI prints them on stderr). */
+  notice?: (text: string) => void;
 }
 
 export interface RunResult {
@@ -69,7 +75,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   } catch (cause) {
     throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
   }
-  const rig = await createRig(loaded, { seed: options.seed, ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }) });
+  const rig = await createRig(loaded, {
+    seed: options.seed,
+    ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
+    ...(options.world === undefined ? {} : { world: options.world }),
+    ...(options.notice === undefined ? {} : { notice: options.notice }),
+  });
   const bus = new EventBus();
   const csv = new CsvRecorder(dir);
   const summary = new SummaryCollector();
@@ -111,6 +122,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       trials_per_scenario: options.trials,
       profile: { name: loaded.profile.name, file: loaded.profileFile, description: loaded.profile.description },
       devices: rig.devices,
+      notices: rig.notices,
       scenarios: info.scenarios,
       skipped,
       rig_config: loaded.config,
@@ -137,8 +149,16 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     simSeconds = rig.clock.nowMs() / 1000;
     wallSeconds = (performance.now() - wall0) / 1000;
     const endedWallMs = rig.clock.wallMs();
-    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: endedWallMs, aborted: runner.wasAborted });
     const linkStats = rig.linkStats();
+    const upS = rig.clock.nowMs() / 1000;
+    bus.emit({
+      type: 'devices',
+      devices: rig.devices.map((info) => {
+        const stats = linkStats[info.name] ?? emptyStats();
+        return { info, stats, reconnects: 0, rxRateHz: upS > 0 ? stats.rx / upS : 0 };
+      }),
+    });
+    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: endedWallMs, aborted: runner.wasAborted });
     await rig.close();
     writeManifest({
       status: runner.wasAborted ? 'aborted' : 'complete',

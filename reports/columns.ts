@@ -2,7 +2,7 @@
  * Column definitions of the CSV reports. One table per file; the README documents each column
  * from here, and the golden-file tests pin them.
  */
-import type { AttemptRecord, CorrectionRecord, TrialRecord } from '../harness/events.ts';
+import type { AttemptRecord, CorrectionRecord, DeviceHealth, TrialRecord } from '../harness/events.ts';
 
 export interface RunContext {
   runId: string;
@@ -27,6 +27,11 @@ export const STEP_COLUMNS = [
 export const CORRECTION_COLUMNS = [
   'run_id', 'scenario', 'trial', 'stage', 'attempt', 't_ms', 'kind', 'trigger_check', 'trigger_value', 'trigger_unit',
   'actor', 'recovered', 'duration_ms',
+] as const;
+
+export const DEVICE_COLUMNS = [
+  'run_id', 'device', 'kind', 'transport', 'mode', 'model', 'firmware', 'protocol', 'serial', 'rx', 'tx', 'crc_errors',
+  'seq_gaps', 'malformed', 'reconnects', 'rx_rate_hz',
 ] as const;
 
 /** Columns that legitimately differ between two runs with the same seed. */
@@ -60,5 +65,13 @@ export function correctionRow(ctx: RunContext, c: CorrectionRecord): Cell[] {
   return [
     ctx.runId, c.scenario, c.trial, c.stage, c.attempt, ms(c.tMs), c.kind, c.triggerCheck,
     c.triggerValue === undefined ? '' : num(c.triggerValue), c.triggerUnit, c.actor, bool(c.recovered), ms(c.durationMs),
+  ];
+}
+
+export function deviceRow(ctx: RunContext, d: DeviceHealth): Cell[] {
+  const { info, stats } = d;
+  return [
+    ctx.runId, info.name, info.kind, info.transport, info.mode, info.model, info.firmware, info.protocol, info.serial, stats.rx, stats.tx,
+    stats.crcErrors, stats.seqGaps, stats.malformed, d.reconnects, num(d.rxRateHz, 2),
   ];
 }

@@ -1,13 +1,14 @@
 /**
  * The CSV recorder: a listener on the event stream that writes trials.csv, steps.csv and
  * corrections.csv. Rows of a trial are held until the trial ends and then appended to all three
- * files at once, so a crash loses at most the trial in progress.
+ * files at once, so a crash loses at most the trial in progress. devices.csv (identity and link
+ * health per device) is written when the run ends.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { HarnessEvent } from '../harness/events.ts';
-import { CORRECTION_COLUMNS, correctionRow, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
+import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
 
 type Cell = string | number;
 
@@ -17,7 +18,7 @@ export function toCsv(rows: readonly (readonly Cell[])[]): string {
 }
 
 export class CsvRecorder {
-  readonly files: { trials: string; steps: string; corrections: string };
+  readonly files: { trials: string; steps: string; corrections: string; devices: string };
   private ctx: RunContext | undefined;
   private steps: Cell[][] = [];
   private corrections: Cell[][] = [];
@@ -28,6 +29,7 @@ export class CsvRecorder {
       trials: path.join(dir, 'trials.csv'),
       steps: path.join(dir, 'steps.csv'),
       corrections: path.join(dir, 'corrections.csv'),
+      devices: path.join(dir, 'devices.csv'),
     };
   }
 
@@ -61,6 +63,9 @@ export class CsvRecorder {
         this.steps = [];
         this.corrections = [];
         this.trialsWritten++;
+        break;
+      case 'devices':
+        if (this.ctx) writeFileSync(this.files.devices, toCsv([[...DEVICE_COLUMNS], ...e.devices.map((d) => deviceRow(this.ctx!, d))]));
         break;
       default:
         break;

@@ -41,6 +41,8 @@ export class SlcanChannel implements CanChannel {
   private readonly splitter = new SlcanSplitter();
   private readonly dialect: SlcanDialect;
   private waiter: Waiter | undefined;
+  /** Replies still owed to commands that timed out: they must not answer the next command. */
+  private lateReplies = 0;
   private isOpen = false;
   private readonly unsubscribe: () => void;
 
@@ -70,6 +72,10 @@ export class SlcanChannel implements CanChannel {
       this.counters.malformed++;
       return;
     }
+    if (this.lateReplies > 0) {
+      this.lateReplies--;
+      return;
+    }
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
@@ -82,10 +88,11 @@ export class SlcanChannel implements CanChannel {
 
   /** Sends a setup command and waits for the adapter's answer. */
   private command(text: string, what: string, accept: (m: SlcanMessage) => boolean): Promise<SlcanMessage> {
-    const timeoutMs = this.options.timeoutMs ?? 500;
+    const timeoutMs = this.options.timeoutMs ?? 1000;
     return new Promise((resolve, reject) => {
       const timer = this.options.clock.setTimer(timeoutMs, () => {
         this.waiter = undefined;
+        this.lateReplies++;
         reject(new DexhilError('DEVICE_TIMEOUT', `slcan adapter on ${this.stream.path} did not answer '${what}' within ${timeoutMs} ms`, { hint: 'check that the port is an slcan (CANable/Lawicel) adapter and that no other program uses it' }));
       });
       this.waiter = {
