@@ -1,10 +1,14 @@
 /**
- * The `dexhil` command line: `run` and `list`. Exit codes: 0 run complete, 2 usage or config
+ * The `dexhil` command line: `run`, `doctor`, `emulate` and `list`. Exit codes: 0 done, 1 doctor found a
+ * problem (or an internal error), 2 usage or config
  * error, 130 interrupted (Ctrl-C), 143 terminated, 1 unexpected internal error.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
+import { loadRig } from './config.ts';
+import { doctor, formatDoctor } from './doctor.ts';
+import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
 import type { HarnessEvent } from './events.ts';
 import { DEFAULT_RIG, harnessVersion, runPlan } from './run.ts';
@@ -101,6 +105,39 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     });
 
   program
+    .command('doctor')
+    .description('bring-up check: open every device of a rig, read its identity, watch its link; exit 1 if anything is missing or wrong')
+    .option('--rig <file>', 'rig config (YAML)', DEFAULT_RIG)
+    .addOption(new Option('--seconds <n>', 'how long to watch each link').argParser(positiveInt('--seconds')).default(3))
+    .action(async (opts: { rig: string; seconds: number }) => {
+      const rows = await doctor(loadRig(opts.rig), { seconds: opts.seconds, seed: 1 });
+      out(`${formatDoctor(rows)}\n`);
+      setExit(rows.every((r) => r.ok) ? 0 : 1);
+    });
+
+  program
+    .command('emulate')
+    .description('start device emulators on pseudo-terminals at the port paths of a rig config, and keep them running until Ctrl-C')
+    .option('--rig <file>', 'rig config naming the ports (YAML)', 'fixtures/rigs/sim-pty.yaml')
+    .addOption(new Option('--seed <n>', 'seed of the simulated devices and scene').argParser(seedArg).default(1))
+    .option('--fault <device.knob=value...>', 'fault knobs, e.g. hand.drop=0.01 wrist_ft.corrupt=0.02 arm.latencyMs=5 hand.stalled=true')
+    .action(async (opts: { rig: string; seed: number; fault?: string[] }) => {
+      const emu = await startEmulators(loadRig(opts.rig), { seed: opts.seed });
+      try {
+        for (const f of opts.fault ?? []) applyFault(emu.devices, f);
+        for (const d of emu.devices) out(`${d.name.padEnd(10)} ${d.hostPath}  ${d.protocol}\n`);
+        for (const s of emu.skipped) out(`${s.name.padEnd(10)} not emulated: ${s.reason}\n`);
+        out('emulators ready; Ctrl-C stops them\n');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+      } finally {
+        await emu.stop();
+      }
+    });
+
+  program
     .command('list')
     .description('list the scenarios with their stages and success criteria')
     .action(() => {
@@ -115,6 +152,24 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       }
     });
   return program;
+}
+
+/** Applies one `--fault device.knob=value` to the emulators. */
+function applyFault(devices: readonly EmulatedDevice[], spec: string): void {
+  const m = /^([a-z][a-z0-9_-]*)\.(drop|corrupt|latencyMs|stalled)=(.+)$/.exec(spec);
+  if (m === null) throw new DexhilError('USAGE', `--fault '${spec}' is not device.knob=value`, { hint: 'knobs: drop, corrupt (probabilities 0..1), latencyMs (>= 0), stalled (true/false)' });
+  const [, name, knob, value] = m as unknown as [string, string, 'drop' | 'corrupt' | 'latencyMs' | 'stalled', string];
+  const device = devices.find((d) => d.name === name);
+  if (device === undefined) throw new DexhilError('USAGE', `--fault '${spec}': no emulated device '${name}'`, { hint: `emulated: ${devices.map((d) => d.name).join(', ')}` });
+  if (knob === 'stalled') {
+    if (value !== 'true' && value !== 'false') throw new DexhilError('USAGE', `--fault '${spec}': stalled is true or false`);
+    device.faults.stalled = value === 'true';
+    return;
+  }
+  const v = Number(value);
+  const max = knob === 'latencyMs' ? Infinity : 1;
+  if (!Number.isFinite(v) || v < 0 || v > max) throw new DexhilError('USAGE', `--fault '${spec}': ${knob} must be a number in 0..${max === 1 ? 1 : 'inf'}`);
+  device.faults[knob] = v;
 }
 
 /** Runs the CLI; returns the exit code. */
