@@ -22,3 +22,24 @@ export function assertValidFrame(frame: CanFrame): void {
   }
   if (frame.data.length > 8) throw new RangeError(`CAN frame 0x${frame.id.toString(16)} has ${frame.data.length} data bytes; classic CAN carries at most 8`);
 }
+
+/**
+ * The `onMessage` listeners a CanChannel keeps, with socketcan's optional `instance` binding.
+ * Copy-on-write, so a listener may remove itself while frames are being delivered.
+ */
+export class CanListeners {
+  private list: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
+
+  add(callback: (frame: CanFrame) => void, instance?: object): void {
+    const bound = instance === undefined ? callback : callback.bind(instance);
+    this.list = [...this.list, { callback, bound }];
+  }
+
+  remove(callback: (frame: CanFrame) => void): void {
+    this.list = this.list.filter((l) => l.callback !== callback);
+  }
+
+  deliver(frame: CanFrame): void {
+    for (const l of this.list) l.bound(frame);
+  }
+}

@@ -11,7 +11,7 @@ import type { Clock } from '../../harness/clock.ts';
 import { DexhilError } from '../../harness/errors.ts';
 import type { CanFrame } from '../types.ts';
 import type { ByteStream } from './byte-stream.ts';
-import { assertValidFrame, type CanChannel } from './can.ts';
+import { assertValidFrame, CanListeners, type CanChannel } from './can.ts';
 import { bitrateCommand, decodeMessage, encodeFrame, LAWICEL, SlcanSplitter, type SlcanDialect, type SlcanMessage } from './slcan-codec.ts';
 
 export interface SlcanOptions {
@@ -37,7 +37,7 @@ export class SlcanChannel implements CanChannel {
   readonly counters: SlcanCounters = { rxFrames: 0, txFrames: 0, txAcks: 0, errors: 0, malformed: 0 };
   /** Adapter hardware/software version from `V`, when it answered. */
   version: { hardware: string; software: string } | undefined;
-  private listeners: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
+  private readonly listeners = new CanListeners();
   private readonly splitter = new SlcanSplitter();
   private readonly dialect: SlcanDialect;
   private waiter: Waiter | undefined;
@@ -65,7 +65,7 @@ export class SlcanChannel implements CanChannel {
       if (!this.isOpen) return;
       this.counters.rxFrames++;
       const frame: CanFrame = { ...m.frame, tsNs: this.options.clock.nowNs() };
-      for (const l of this.listeners) l.bound(frame);
+      this.listeners.deliver(frame);
       return;
     }
     if (m.kind === 'malformed') {
@@ -119,12 +119,11 @@ export class SlcanChannel implements CanChannel {
   }
 
   addListener(_event: 'onMessage', callback: (frame: CanFrame) => void, instance?: object): void {
-    const bound = instance === undefined ? callback : callback.bind(instance);
-    this.listeners = [...this.listeners, { callback, bound }];
+    this.listeners.add(callback, instance);
   }
 
   removeListener(_event: 'onMessage', callback: (frame: CanFrame) => void): void {
-    this.listeners = this.listeners.filter((l) => l.callback !== callback);
+    this.listeners.remove(callback);
   }
 
   /** Sends a frame (length-checked). @throws DexhilError DEVICE_STATE when the channel is not open. */

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { Clock } from '../../harness/clock.ts';
 import { DexhilError } from '../../harness/errors.ts';
 import type { CanFrame } from '../types.ts';
-import { assertValidFrame, type CanChannel } from './can.ts';
+import { assertValidFrame, CanListeners, type CanChannel } from './can.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -28,7 +28,7 @@ interface RawChannel {
 
 export class SocketCanChannel implements CanChannel {
   readonly counters = { rxFrames: 0, txFrames: 0, errorFrames: 0 };
-  private listeners: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
+  private readonly listeners = new CanListeners();
   private running = false;
 
   constructor(
@@ -43,17 +43,16 @@ export class SocketCanChannel implements CanChannel {
       }
       this.counters.rxFrames++;
       const frame: CanFrame = { id: m.id, ext: m.ext, rtr: m.rtr, data: m.data, tsNs: this.clock.nowNs() };
-      for (const l of this.listeners) l.bound(frame);
+      this.listeners.deliver(frame);
     });
   }
 
   addListener(_event: 'onMessage', callback: (frame: CanFrame) => void, instance?: object): void {
-    const bound = instance === undefined ? callback : callback.bind(instance);
-    this.listeners = [...this.listeners, { callback, bound }];
+    this.listeners.add(callback, instance);
   }
 
   removeListener(_event: 'onMessage', callback: (frame: CanFrame) => void): void {
-    this.listeners = this.listeners.filter((l) => l.callback !== callback);
+    this.listeners.remove(callback);
   }
 
   send(frame: CanFrame): void {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../harness/clock.ts';
 import type { CanFrame } from '../types.ts';
-import { assertValidFrame, type CanChannel } from './can.ts';
+import { assertValidFrame, CanListeners, type CanChannel } from './can.ts';
 
 /** Bits on the wire for a classic CAN data frame, with worst-case stuff bits and 3-bit IFS. */
 export function frameBits(frame: Pick<CanFrame, 'ext' | 'data' | 'rtr'>): number {
@@ -89,7 +89,7 @@ function beats(a: Pending, b: Pending): boolean {
 }
 
 class VirtualCanChannel implements CanChannel {
-  private listeners: { callback: (frame: CanFrame) => void; bound: (frame: CanFrame) => void }[] = [];
+  private readonly listeners = new CanListeners();
   private started = false;
 
   constructor(
@@ -98,12 +98,11 @@ class VirtualCanChannel implements CanChannel {
   ) {}
 
   addListener(_event: 'onMessage', callback: (frame: CanFrame) => void, instance?: object): void {
-    const bound = instance === undefined ? callback : callback.bind(instance);
-    this.listeners = [...this.listeners, { callback, bound }];
+    this.listeners.add(callback, instance);
   }
 
   removeListener(_event: 'onMessage', callback: (frame: CanFrame) => void): void {
-    this.listeners = this.listeners.filter((l) => l.callback !== callback);
+    this.listeners.remove(callback);
   }
 
   send(frame: CanFrame): void {
@@ -114,7 +113,7 @@ class VirtualCanChannel implements CanChannel {
 
   deliver(frame: CanFrame): void {
     if (!this.started) return;
-    for (const l of this.listeners) l.bound(frame);
+    this.listeners.deliver(frame);
   }
 
   start(): void {
