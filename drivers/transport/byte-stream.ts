@@ -57,3 +57,43 @@ export class LineChannel {
     this.parser.destroy();
   }
 }
+
+/** The data and close listeners a ByteStream keeps. */
+export class StreamListeners {
+  private readonly data = new Set<(chunk: Buffer) => void>();
+  private readonly close = new Set<(reason: string) => void>();
+
+  onData(listener: (chunk: Buffer) => void): () => void {
+    this.data.add(listener);
+    return () => this.data.delete(listener);
+  }
+
+  onClose(listener: (reason: string) => void): () => void {
+    this.close.add(listener);
+    return () => this.close.delete(listener);
+  }
+
+  emitData(chunk: Buffer): void {
+    for (const l of this.data) l(chunk);
+  }
+
+  emitClose(reason: string): void {
+    for (const l of this.close) l(reason);
+  }
+}
+
+/**
+ * Serial wire timing (8N1: 10 bits a byte): writes queue behind each other on the wire, so a write
+ * starts when the wire is free and ends its bytes' transmission time later.
+ */
+export class SerialWire {
+  private freeAtMs = 0;
+  constructor(private readonly baud: number) {}
+
+  /** Clock times (ms) at which `byteCount` bytes written at `nowMs` start and finish leaving. */
+  transmit(nowMs: number, byteCount: number): { startMs: number; endMs: number } {
+    const startMs = Math.max(nowMs, this.freeAtMs);
+    this.freeAtMs = startMs + (byteCount * 10 * 1000) / this.baud;
+    return { startMs, endMs: this.freeAtMs };
+  }
+}

@@ -10,7 +10,7 @@
 import { SerialPort } from 'serialport';
 import type { Clock } from '../../harness/clock.ts';
 import { DexhilError } from '../../harness/errors.ts';
-import type { ByteStream } from './byte-stream.ts';
+import { SerialWire, StreamListeners, type ByteStream } from './byte-stream.ts';
 
 export interface SerialPortOptions {
   path: string;
@@ -23,21 +23,16 @@ export interface SerialPortOptions {
 }
 
 class SerialPortStream implements ByteStream {
-  private readonly dataListeners = new Set<(chunk: Buffer) => void>();
-  private readonly closeListeners = new Set<(reason: string) => void>();
-  private wireFreeAtMs = 0;
+  private readonly listeners = new StreamListeners();
+  private readonly wire: SerialWire;
   private closed = false;
-  /** Bytes written and received, for link statistics. */
-  readonly bytes = { tx: 0, rx: 0 };
 
   constructor(
     private readonly port: SerialPort,
     private readonly options: SerialPortOptions,
   ) {
-    port.on('data', (chunk: Buffer) => {
-      this.bytes.rx += chunk.length;
-      for (const l of this.dataListeners) l(chunk);
-    });
+    this.wire = new SerialWire(options.baud);
+    port.on('data', (chunk: Buffer) => this.listeners.emitData(chunk));
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => this.ended(err?.disconnected ? 'disconnected' : 'closed'));
     port.on('error', (err: Error) => this.ended(`error: ${err.message}`));
   }
@@ -49,33 +44,29 @@ class SerialPortStream implements ByteStream {
   write(data: string | Buffer): void {
     if (this.closed) throw new DexhilError('DEVICE_STATE', `write on closed serial port ${this.path}`);
     const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-    this.bytes.tx += bytes.length;
     if (!this.options.paced) {
       this.port.write(bytes);
       return;
     }
-    const { clock, baud } = this.options;
+    const { clock } = this.options;
     const now = clock.nowMs();
-    const start = Math.max(now, this.wireFreeAtMs);
-    this.wireFreeAtMs = start + (bytes.length * 10 * 1000) / baud;
+    const start = this.wire.transmit(now, bytes.length).startMs;
     if (start <= now) this.port.write(bytes);
     else clock.setTimer(start - now, () => !this.closed && this.port.write(bytes));
   }
 
   onData(listener: (chunk: Buffer) => void): () => void {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.listeners.onData(listener);
   }
 
   onClose(listener: (reason: string) => void): () => void {
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.listeners.onClose(listener);
   }
 
   private ended(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    for (const l of this.closeListeners) l(reason);
+    this.listeners.emitClose(reason);
   }
 
   close(): Promise<void> {
@@ -96,7 +87,7 @@ class SerialPortStream implements ByteStream {
  * Opens a serial port. A missing port, a port held by another program or one we may not open
  * gives a DexhilError naming the path and where it came from.
  */
-export function openSerialPort(options: SerialPortOptions): Promise<ByteStream & { bytes: { tx: number; rx: number } }> {
+export function openSerialPort(options: SerialPortOptions): Promise<ByteStream> {
   const where = options.origin === undefined ? '' : ` (${options.origin})`;
   return new Promise((resolve, reject) => {
     const port = new SerialPort({ path: options.path, baudRate: options.baud, autoOpen: false });

@@ -5,7 +5,7 @@
  * no more than a real one would.
  */
 import type { Clock } from '../../harness/clock.ts';
-import type { ByteStream } from './byte-stream.ts';
+import { SerialWire, StreamListeners, type ByteStream } from './byte-stream.ts';
 
 export interface SimSerialOptions {
   baud: number;
@@ -14,40 +14,37 @@ export interface SimSerialOptions {
 
 class SimSerialEnd implements ByteStream {
   peer!: SimSerialEnd;
-  private readonly dataListeners = new Set<(chunk: Buffer) => void>();
-  private readonly closeListeners = new Set<(reason: string) => void>();
-  private wireFreeAtMs = 0;
+  private readonly listeners = new StreamListeners();
+  private readonly wire: SerialWire;
   closed = false;
 
   constructor(
     readonly path: string,
     private readonly clock: Clock,
     private readonly options: SimSerialOptions,
-  ) {}
+  ) {
+    this.wire = new SerialWire(options.baud);
+  }
 
   write(data: string | Buffer): void {
     if (this.closed) throw new Error(`write on closed link ${this.path}`);
     const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
     const now = this.clock.nowMs();
-    const start = Math.max(now, this.wireFreeAtMs);
-    this.wireFreeAtMs = start + (bytes.length * 10 * 1000) / this.options.baud;
-    const arriveMs = this.wireFreeAtMs + (this.options.latencyMs ?? 0);
+    const arriveMs = this.wire.transmit(now, bytes.length).endMs + (this.options.latencyMs ?? 0);
     this.clock.setTimer(arriveMs - now, () => this.peer.deliver(bytes));
   }
 
   private deliver(bytes: Buffer): void {
     if (this.closed) return;
-    for (const l of this.dataListeners) l(bytes);
+    this.listeners.emitData(bytes);
   }
 
   onData(listener: (chunk: Buffer) => void): () => void {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.listeners.onData(listener);
   }
 
   onClose(listener: (reason: string) => void): () => void {
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.listeners.onClose(listener);
   }
 
   /** Closes both ends, as pulling the cable would. */
@@ -59,7 +56,7 @@ class SimSerialEnd implements ByteStream {
     for (const end of [this, this.peer]) {
       if (end.closed) continue;
       end.closed = true;
-      for (const l of end.closeListeners) l(reason);
+      end.listeners.emitClose(reason);
     }
   }
 }
