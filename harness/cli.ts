@@ -1,7 +1,7 @@
 /**
  * The `dexhil` command line: `run`, `doctor`, `emulate` and `list`. Exit codes: 0 done, 1 doctor found a
- * problem (or an internal error), 2 usage or config
- * error, 130 interrupted (Ctrl-C), 143 terminated, 1 unexpected internal error.
+ * problem or an unexpected internal error, 2 usage or config error, 130 interrupted (Ctrl-C),
+ * 143 terminated.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';

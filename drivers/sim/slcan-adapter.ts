@@ -79,7 +79,8 @@ export class SlcanAdapterEmulator {
         return this.reply('\r');
       }
       case 'O':
-        // A real adapter opens at any rate and then sees only errors on a mismatched bus.
+        // A real adapter opens at any rate and then sees only error frames on a mismatched bus; the
+        // emulator refuses instead, so a wrong bitrate in the rig config shows at bring-up.
         if (this.open || this.bitrate !== this.options.busBitrate || text !== 'O') return this.refuse();
         this.open = true;
         return this.reply('\r');

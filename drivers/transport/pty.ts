@@ -41,21 +41,18 @@ export async function createPtyPair(hostPath: string, devicePath: string, clock:
   const child: ChildProcess = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${hostPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const failed = new Promise<Error>((resolve) => {
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      resolve(
-        new DexhilError('EMULATOR', err.code === 'ENOENT' ? 'socat is not installed; the emulators need it for pseudo-terminals' : `cannot start socat: ${err.message}`, {
-          hint: 'install it (Debian: apt-get install socat)',
-        }),
-      ),
-    );
-    child.once('exit', (code) => resolve(new DexhilError('EMULATOR', `socat exited (code ${code}) before the pty links appeared: ${stderr.trim().split('\n').pop() ?? ''}`)));
-  });
   let exited = false;
-  child.once('exit', () => (exited = true));
-  const deadline = clock.nowMs() + 5000;
   let failure: Error | undefined;
-  void failed.then((e) => (failure = e));
+  child.once('error', (err: NodeJS.ErrnoException) => {
+    failure = new DexhilError('EMULATOR', err.code === 'ENOENT' ? 'socat is not installed; the emulators need it for pseudo-terminals' : `cannot start socat: ${err.message}`, {
+      hint: 'install it (Debian: apt-get install socat)',
+    });
+  });
+  child.once('exit', (code) => {
+    exited = true;
+    failure ??= new DexhilError('EMULATOR', `socat exited (code ${code}) before the pty links appeared: ${stderr.trim().split('\n').pop() ?? ''}`);
+  });
+  const deadline = clock.nowMs() + 5000;
   while (!(existsSync(hostPath) && existsSync(devicePath))) {
     if (failure !== undefined) throw failure;
     if (clock.nowMs() > deadline) {
