@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../harness/clock.ts';
 import { DexhilError } from '../harness/errors.ts';
 import { decodeLine, encodeLine, intField, seqGap, type Line } from './line-codec.ts';
 import { LineChannel, type ByteStream } from './transport/byte-stream.ts';
-import { emptyStats, type LinkStats } from './types.ts';
+import { emptyStats, type LineTrace, type LinkStats } from './types.ts';
 
 export interface LineDeviceOptions {
   name: string;
@@ -16,6 +16,8 @@ export interface LineDeviceOptions {
   clock: Clock;
   /** How long a request may wait for its reply. */
   requestTimeoutMs: number;
+  /** Raw-traffic tap: every line sent and received (before it is decoded). */
+  trace?: LineTrace | undefined;
 }
 
 interface PendingRequest {
@@ -41,6 +43,7 @@ export abstract class LineDevice {
   private txSeq = 0;
   private lastRxSeq: number | undefined;
   private readonly requestTimeoutMs: number;
+  private readonly trace: LineTrace | undefined;
   private closed = false;
   /** Clock time (ms) of the last valid line from the device; undefined before the first. */
   lastRxMs: number | undefined;
@@ -49,6 +52,7 @@ export abstract class LineDevice {
     this.name = options.name;
     this.clock = options.clock;
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.trace = options.trace;
     this.channel = new LineChannel(options.stream, (text) => this.onLine(text));
     options.stream.onClose((reason) => this.failAll(new DexhilError('DEVICE_TIMEOUT', `${this.name}: serial link ${options.stream.path} closed (${reason})`)));
   }
@@ -96,7 +100,9 @@ export abstract class LineDevice {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.stats.tx++;
-      this.channel.send(encodeLine('$', seq, [verb, ...args]));
+      const text = encodeLine('$', seq, [verb, ...args]);
+      this.trace?.('tx', text.slice(0, -1), this.clock.nowNs());
+      this.channel.send(text);
     });
   }
 
@@ -111,6 +117,7 @@ export abstract class LineDevice {
   }
 
   private onLine(text: string): void {
+    this.trace?.('rx', text, this.clock.nowNs());
     const decoded = decodeLine(text);
     if (!decoded.ok) {
       if (decoded.error === 'crc') this.stats.crcErrors++;
@@ -118,23 +125,20 @@ export abstract class LineDevice {
       return;
     }
     const line = decoded.line;
-    if (line.sigil === '$') {
-      this.stats.malformed++; // a device never sends requests
+    const t = intField(line.fields[0]);
+    // A device never sends requests, and its every line carries its timestamp.
+    if (line.sigil === '$' || t === undefined) {
+      this.stats.malformed++;
       return;
     }
     this.stats.rx++;
     if (this.lastRxSeq !== undefined) this.stats.seqGaps += seqGap(this.lastRxSeq, line.seq);
     this.lastRxSeq = line.seq;
     this.lastRxMs = this.clock.nowMs();
-    this.dispatch(line);
+    this.dispatch(line, t);
   }
 
-  private dispatch(line: Line): void {
-    const t = intField(line.fields[0]);
-    if (t === undefined) {
-      this.stats.malformed++;
-      return;
-    }
+  private dispatch(line: Line, t: number): void {
     const rest = line.fields.slice(1);
     if (line.sigil === '=') this.handleSample(rest, t);
     else if (line.sigil === '!') this.onEvent(rest, t);

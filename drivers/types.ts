@@ -61,3 +61,10 @@ export interface CanFrame {
   data: Buffer;
   tsNs?: bigint;
 }
+
+/**
+ * Raw-traffic taps: a driver calls them for every frame or line it sends or receives, with the
+ * clock time (ns) it saw it, so a trace holds exactly what the driver's link counters count.
+ */
+export type CanTrace = (frame: CanFrame, atNs: bigint) => void;
+export type LineTrace = (dir: 'rx' | 'tx', text: string, atNs: bigint) => void;

@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
+import type { TraceMode } from '../reports/traces.ts';
 import { loadRig } from './config.ts';
 import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
@@ -68,9 +69,10 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('-n, --trials <n>', 'trials per scenario').argParser(positiveInt('--trials')).default(20))
     .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
     .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
+    .addOption(new Option('--trace <when>', 'raw traces of every device in <run>/traces (candump -L for CAN, timestamped lines for serial); auto: when a real device is in the rig').choices(['auto', 'on', 'off']).default('auto'))
     .option('-q, --quiet', 'print only the summary')
     .option('--debug', 'print stack traces of errors')
-    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; quiet?: boolean }) => {
+    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; quiet?: boolean }) => {
       const names = (opts.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
       const scenarios = names.length === 0 ? SCENARIOS : names.map((n) => {
         const s = findScenario(n);
@@ -92,7 +94,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
+          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);

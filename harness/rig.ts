@@ -19,7 +19,7 @@ import { CANABLE, LAWICEL } from '../drivers/transport/slcan-codec.ts';
 import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { createSimSerialPair } from '../drivers/transport/sim-serial.ts';
 import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
-import { forceMagnitudeN, type DeviceInfo, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
+import { forceMagnitudeN, type CanTrace, type DeviceInfo, type LineTrace, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
 import { RealClock, VirtualClock, type Clock } from './clock.ts';
 import type { DeviceConfig, LoadedRig } from './config.ts';
 import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
@@ -76,6 +76,18 @@ export interface CreateRigOptions {
   world?: SimWorld;
   /** Told about decisions a user must see on the terminal (e.g. `transport: auto` fell back to sim). */
   notice?: (text: string) => void;
+  /** Raw-traffic traces of every device, from bring-up on. */
+  traces?: TraceSink;
+}
+
+/**
+ * Where raw traffic goes (reports/traces.ts writes it): told the rig's clock once it exists, then
+ * asked for a tap per device; a sink that does not trace this run returns undefined.
+ */
+export interface TraceSink {
+  start(clock: Clock): void;
+  can(device: string, iface: string): CanTrace | undefined;
+  lines(device: string): LineTrace | undefined;
 }
 
 /** How one configured device will be reached, once `auto` is resolved. */
@@ -106,6 +118,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
   // Hardware runs in wall time; a rig of simulated devices only runs on the virtual clock.
   const anyReal = Object.values(resolved).some((r) => r.transport !== 'sim');
   const clock: Clock = anyReal ? new RealClock() : new VirtualClock(options.epochMs === undefined ? {} : { epochMs: options.epochMs });
+  options.traces?.start(clock);
   const rng = new Rng(options.seed).fork('rig');
   const homeQ = homeOf(loaded);
   const armJoints = homeQ.length;
@@ -160,7 +173,8 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
           started.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
           channel = bus.channel(name);
         }
-        const driver = new ArmDriver({ name, channel, codec, clock, transport, mode: mode[name], joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
+        const trace = options.traces?.can(name, transport === 'socketcan' ? dev.iface! : name);
+        const driver = new ArmDriver({ name, channel, codec, clock, trace, transport, mode: mode[name], joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
         started.push({ name, stop: () => driver.close() });
         devices.push(await driver.open());
         await driver.activate();
@@ -178,7 +192,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
           started.push({ name: `${name} (simulated ${dev.kind === 'hand' ? 'hand' : 'sensor'})`, stop: () => peer.stop() });
           hostEnd = host;
         }
-        const common = { name, stream: hostEnd, clock, transport, mode: mode[name], streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs };
+        const common = { name, stream: hostEnd, clock, trace: options.traces?.lines(name), transport, mode: mode[name], streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs };
         if (dev.kind === 'hand') {
           const driver = new HandDriver(common);
           started.push({ name, stop: async () => {

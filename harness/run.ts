@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { SimWorld } from '../drivers/sim/world/index.ts';
 import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
+import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRig } from './config.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo } from './events.ts';
@@ -35,6 +36,8 @@ export interface RunOptions {
   world?: SimWorld;
   /** Where rig-factory notices go (the CLI prints them on stderr). */
   notice?: (text: string) => void;
+  /** Raw traces (traces/ in the run folder); default `auto`: when a real device is in the rig. */
+  trace?: TraceMode;
 }
 
 export interface RunResult {
@@ -75,15 +78,21 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   } catch (cause) {
     throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
   }
+  const traces = new TraceRecorder(dir, options.trace ?? 'auto');
   const rig = await createRig(loaded, {
     seed: options.seed,
+    traces,
     ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
     ...(options.world === undefined ? {} : { world: options.world }),
     ...(options.notice === undefined ? {} : { notice: options.notice }),
+  }).catch((err: unknown) => {
+    traces.close(); // a failed bring-up's traffic is what explains it
+    throw err;
   });
   const bus = new EventBus();
-  const csv = new CsvRecorder(dir);
+  const csv = new CsvRecorder(dir, () => traces.lastSlice);
   const summary = new SummaryCollector();
+  bus.subscribe(traces.listener); // before the CSV recorder: traces are on disk before their trial's row
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
   for (const l of options.listeners ?? []) bus.subscribe(l);
@@ -149,8 +158,11 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     simSeconds = rig.clock.nowMs() / 1000;
     wallSeconds = (performance.now() - wall0) / 1000;
     const endedWallMs = rig.clock.wallMs();
-    const linkStats = rig.linkStats();
     const upS = rig.clock.nowMs() / 1000;
+    // Link counters after the close, so they count the closing traffic as the traces do.
+    await rig.close();
+    traces.close();
+    const linkStats = rig.linkStats();
     bus.emit({
       type: 'devices',
       devices: rig.devices.map((info) => {
@@ -158,14 +170,14 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
         return { info, stats, reconnects: 0, rxRateHz: upS > 0 ? stats.rx / upS : 0 };
       }),
     });
-    bus.emit({ type: 'run-end', runId, tMs: rig.clock.nowMs(), wallMs: endedWallMs, aborted: runner.wasAborted });
-    await rig.close();
+    bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });
     writeManifest({
       status: runner.wasAborted ? 'aborted' : 'complete',
       ended_at: new Date(endedWallMs).toISOString(),
       sim_seconds: Number(simSeconds.toFixed(3)),
       wall_seconds: Number(wallSeconds.toFixed(3)),
       link_stats: linkStats,
+      traces: traces.files(),
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
     });

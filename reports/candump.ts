@@ -16,12 +16,15 @@ import type { CanFrame } from '../drivers/types.ts';
 
 /** One `candump -L` line (no newline) for a frame seen at `epochNs` on `iface`. */
 export function candumpLine(frame: CanFrame, epochNs: bigint, iface: string): string {
-  const us = epochNs / 1000n;
-  const sec = us / 1_000_000n;
-  const frac = (us % 1_000_000n).toString().padStart(6, '0');
   const id = frame.id.toString(16).toUpperCase().padStart(frame.ext ? 8 : 3, '0');
   const body = frame.rtr ? `R${frame.data.length > 0 ? frame.data.length : ''}` : frame.data.toString('hex').toUpperCase();
-  return `(${sec.toString().padStart(10, '0')}.${frac}) ${iface} ${id}#${body}`;
+  return `${logStamp(epochNs)} ${iface} ${id}#${body}`;
+}
+
+/** `(seconds.microseconds)` since the epoch, from nanoseconds, as candump writes it. */
+export function logStamp(epochNs: bigint): string {
+  const us = epochNs / 1000n;
+  return `(${(us / 1_000_000n).toString().padStart(10, '0')}.${(us % 1_000_000n).toString().padStart(6, '0')})`;
 }
 
 export interface CandumpRecord {

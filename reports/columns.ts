@@ -16,7 +16,7 @@ type Cell = string | number;
 export const TRIAL_COLUMNS = [
   'run_id', 'rig_id', 'rig_mode', 'scenario', 'scenario_version', 'trial', 'ic_id', 'seed', 'outcome', 'success',
   'first_attempt_success', 'stages_reached', 'stages_total', 'rubric_score', 'failure_label', 'corrections_total',
-  'corrections_by_kind', 'duration_ms', 'timeout_ms', 'peak_force_n', 'firmware', 'started_at', 'wall_ms',
+  'corrections_by_kind', 'duration_ms', 'timeout_ms', 'peak_force_n', 'firmware', 'started_at', 'wall_ms', 'traces',
 ] as const;
 
 export const STEP_COLUMNS = [
@@ -41,13 +41,14 @@ const ms = (v: number): string => v.toFixed(1);
 const num = (v: number, digits = 4): string => (Number.isFinite(v) ? Number(v.toFixed(digits)).toString() : '');
 const bool = (v: boolean): number => (v ? 1 : 0);
 
-export function trialRow(ctx: RunContext, r: TrialRecord): Cell[] {
+/** `traces`: the trial's slice of each raw trace, e.g. `arm.log:120-4410;hand.serial.txt:31-950`. */
+export function trialRow(ctx: RunContext, r: TrialRecord, traces = ''): Cell[] {
   const kinds = Object.entries(r.corrections).sort(([a], [b]) => a.localeCompare(b));
   return [
     ctx.runId, ctx.rigId, ctx.rigMode, r.scenario, r.scenarioVersion, r.trial, r.icId, r.seed, r.outcome, bool(r.success),
     bool(r.firstAttemptSuccess), r.stagesReached, r.stagesTotal, num(r.rubricScore), r.failureLabel,
     kinds.reduce((s, [, n]) => s + n, 0), kinds.map(([k, n]) => `${k}=${n}`).join(';'), ms(r.durationMs), r.timeoutMs,
-    num(r.peakForceN, 2), ctx.firmware, new Date(r.wallStartMs).toISOString(), ms(r.wallMs),
+    num(r.peakForceN, 2), ctx.firmware, new Date(r.wallStartMs).toISOString(), ms(r.wallMs), traces,
   ];
 }
 

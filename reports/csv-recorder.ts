@@ -24,7 +24,11 @@ export class CsvRecorder {
   private corrections: Cell[][] = [];
   trialsWritten = 0;
 
-  constructor(readonly dir: string) {
+  /** `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. */
+  constructor(
+    readonly dir: string,
+    private readonly traceSlice: () => string = () => '',
+  ) {
     this.files = {
       trials: path.join(dir, 'trials.csv'),
       steps: path.join(dir, 'steps.csv'),
@@ -59,7 +63,7 @@ export class CsvRecorder {
         // Steps and corrections first: a trial row on disk means its details are there too.
         appendFileSync(this.files.steps, toCsv(this.steps));
         appendFileSync(this.files.corrections, toCsv(this.corrections));
-        appendFileSync(this.files.trials, toCsv([trialRow(this.ctx, e.record)]));
+        appendFileSync(this.files.trials, toCsv([trialRow(this.ctx, e.record, this.traceSlice())]));
         this.steps = [];
         this.corrections = [];
         this.trialsWritten++;

@@ -1,10 +1,9 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { candumpLine, parseCandumpLine } from '../reports/candump.ts';
-import { tempDir } from './helpers.ts';
+import { NO_PYTHON_CAN, pythonCan, readWithPythonCan, tempDir } from './helpers.ts';
 
 test('candump -L: golden lines for standard, extended, remote and empty frames', (t) => {
   const at = 1_700_000_000_123_456_789n;
@@ -38,17 +37,14 @@ test('property: candump lines round-trip', (t) => {
 });
 
 // A third-party reader: python-can's CanutilsLogReader (Debian python3-can, installed by .ci/run).
-const PYTHON = '/usr/bin/python3';
-const pythonCan = spawnSync(PYTHON, ['-c', 'import can'], { stdio: 'ignore' }).status === 0;
-(pythonCan ? test : test.skip)(`python-can reads our candump -L lines back frame for frame${pythonCan ? '' : ' (skipped: /usr/bin/python3 cannot import can; apt-get install python3-can)'}`, (t) => {
+(pythonCan ? test : test.skip)(`python-can reads our candump -L lines back frame for frame${pythonCan ? '' : NO_PYTHON_CAN}`, (t) => {
   const frames = Array.from({ length: 50 }, (_, i) => ({ id: i % 2 === 0 ? 0x100 + (i % 8) : 0x18ff0000 + i, ext: i % 2 === 1, rtr: i % 10 === 3, data: Buffer.from(Array.from({ length: i % 9 }, (_, k) => (i * 7 + k) & 0xff)) }));
   const lines = frames.map((f, i) => candumpLine(f.rtr ? { ...f, data: Buffer.alloc(f.data.length) } : f, 1_700_000_000_000_000_000n + BigInt(i) * 1_250_000n, 'can0'));
   const file = path.join(tempDir('candump'), 'trace.log');
   writeFileSync(file, lines.join('\n') + '\n');
-  const script = 'import can, json, sys\nprint(json.dumps([[m.timestamp, m.arbitration_id, m.is_extended_id, m.is_remote_frame, m.dlc, m.data.hex()] for m in can.CanutilsLogReader(sys.argv[1])]))';
-  const r = spawnSync(PYTHON, ['-c', script, file], { encoding: 'utf8' });
+  const r = readWithPythonCan(file);
   t.is(r.status, 0, r.stderr);
-  const read = JSON.parse(r.stdout) as [number, number, boolean, boolean, number, string][];
+  const read = r.frames;
   t.is(read.length, frames.length);
   read.forEach(([ts, id, ext, rtr, dlc, hex], i) => {
     const f = frames[i]!;

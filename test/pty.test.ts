@@ -7,9 +7,9 @@ import { loadRig } from '../harness/config.ts';
 import { startEmulators } from '../harness/emulate.ts';
 import { runPlan } from '../harness/run.ts';
 import { findScenario } from '../scenarios/index.ts';
-import { ptyRigFile, readCsv, tempDir } from './helpers.ts';
+import { checkTraces, ptyRigFile, readCsv, tempDir } from './helpers.ts';
 
-test('smoke and a toilet-paper trial pass over ptys; devices.csv says serial/slcan and real', async (t) => {
+test('smoke and a toilet-paper trial pass over ptys; devices.csv says serial/slcan and real; traces hold what was counted', async (t) => {
   const { file } = ptyRigFile('pty-run');
   const loaded = loadRig(file);
   const emu = await startEmulators(loaded, { seed: 3 });
@@ -36,6 +36,9 @@ test('smoke and a toilet-paper trial pass over ptys; devices.csv says serial/slc
     await runPlan({ rigFile: file, scenarios: [findScenario('toilet-paper')!], trials: 1, seed: 3, outDir: out2, world: emu.world });
     const trial = readCsv(`${out2}/trials.csv`);
     t.is(trial[0]!['outcome'], 'pass', JSON.stringify(trial[0]));
+    // A real clock traces by default: python-can reads the slcan arm's candump log frame for frame.
+    checkTraces(t, out);
+    checkTraces(t, out2);
   } finally {
     await emu.stop();
   }
@@ -64,6 +67,8 @@ test('errors injected by the emulators are counted in devices.csv: CRC errors an
     // Every dropped or corrupted line leaves a gap in the sequence numbers of the good ones.
     t.true(Number(tableRow['seq_gaps']) >= Number(tableRow['crc_errors']), `table seq_gaps ${tableRow['seq_gaps']}`);
     t.is(devices.find((d) => d['device'] === 'wrist_ft')!['crc_errors'], '0');
+    // The corrupted lines are in the table sensor's trace as they arrived.
+    checkTraces(t, out);
   } finally {
     await emu.stop();
   }

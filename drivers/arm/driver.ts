@@ -14,7 +14,7 @@
 import type { Clock, TimerHandle } from '../../harness/clock.ts';
 import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
 import type { CanChannel } from '../transport/can.ts';
-import type { CanFrame, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
+import type { CanFrame, CanTrace, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
 import { emptyStats } from '../types.ts';
 import { ARM_PROTOCOL, MOTOR_ERRORS, MOTOR_MODELS, type ArmCodec, type JointFeedback, type JointInfo } from './codec.ts';
 
@@ -33,6 +33,8 @@ export interface ArmDriverOptions {
   kp: number;
   kd: number;
   requestTimeoutMs: number;
+  /** Raw-traffic tap: every frame sent, and every frame received while the driver is open. */
+  trace?: CanTrace | undefined;
 }
 
 export interface MoveOptions {
@@ -267,11 +269,17 @@ export class ArmDriver {
   private send(frame: CanFrame): void {
     this.stats.tx++;
     this.options.channel.send(frame);
+    this.options.trace?.(frame, this.options.clock.nowNs());
   }
 
   private onFrame(frame: CanFrame): void {
+    this.options.trace?.(frame, frame.tsNs ?? this.options.clock.nowNs());
     const d = this.options.codec.decode(frame);
     if (d.kind === 'feedback') {
+      if (d.feedback.joint < 1 || d.feedback.joint > this.joints) {
+        this.stats.malformed++; // a joint this arm does not have
+        return;
+      }
       this.stats.rx++;
       this.applyFeedback(d.feedback);
     } else if (d.kind === 'info') {
@@ -280,16 +288,13 @@ export class ArmDriver {
       this.infoWaiters.delete(d.info.joint);
     } else if (d.kind === 'unknown') {
       this.stats.malformed++;
+    } else {
+      this.stats.rx++; // a command from another host on the bus: seen and counted, not ours to act on
     }
-    // Commands from other hosts on the bus are not ours to interpret.
   }
 
   private applyFeedback(f: JointFeedback): void {
     const j = f.joint - 1;
-    if (j < 0 || j >= this.joints) {
-      this.stats.malformed++;
-      return;
-    }
     this.positionRad[j] = f.positionRad;
     this.velocityRadS[j] = f.velocityRadS;
     this.torqueNm[j] = f.torqueNm;

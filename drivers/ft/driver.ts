@@ -2,9 +2,7 @@
  * Host driver for a 6-axis force/torque sensor on a serial line (docs/protocols.md, "F/T").
  * Read-only device: open() -> inactive (streaming); tare() zeroes the bias in the sensor.
  */
-import type { Clock } from '../../harness/clock.ts';
-import { checkProtocol, LineDevice } from '../line-device.ts';
-import type { ByteStream } from '../transport/byte-stream.ts';
+import { checkProtocol, LineDevice, type LineDeviceOptions } from '../line-device.ts';
 import type { DeviceInfo, LifecycleState, TransportKind, Wrench } from '../types.ts';
 
 export const FT_PROTOCOL_MAJOR = 1;
@@ -15,14 +13,10 @@ export interface FtSample extends Wrench {
   rxMs: number;
 }
 
-export interface FtDriverOptions {
-  name: string;
-  stream: ByteStream;
-  clock: Clock;
+export interface FtDriverOptions extends LineDeviceOptions {
   transport: TransportKind;
   mode: 'sim' | 'real';
   streamHz: number;
-  requestTimeoutMs: number;
 }
 
 export class FtDriver extends LineDevice {
@@ -32,7 +26,7 @@ export class FtDriver extends LineDevice {
   private readonly listeners = new Set<(s: FtSample) => void>();
 
   constructor(private readonly options: FtDriverOptions) {
-    super({ name: options.name, stream: options.stream, clock: options.clock, requestTimeoutMs: options.requestTimeoutMs });
+    super(options);
   }
 
   onSample(listener: (s: FtSample) => void): () => void {

@@ -3,10 +3,8 @@
  * Lifecycle: open() -> inactive (streams, read-only) -> activate() -> active (accepts motion)
  * -> deactivate() -> close() -> finalized.
  */
-import type { Clock } from '../../harness/clock.ts';
 import { DexhilError } from '../../harness/errors.ts';
-import { checkProtocol, LineDevice, type VersionReply } from '../line-device.ts';
-import type { ByteStream } from '../transport/byte-stream.ts';
+import { checkProtocol, LineDevice, type LineDeviceOptions, type VersionReply } from '../line-device.ts';
 import type { DeviceInfo, LifecycleState, TransportKind } from '../types.ts';
 import { ACTUATED, FINGERS, HAND_JOINTS, HAND_JOINT_LIMIT_RAD, HAND_PROTOCOL_MAJOR } from './model.ts';
 
@@ -23,14 +21,10 @@ export interface HandState {
   rxMs: number;
 }
 
-export interface HandDriverOptions {
-  name: string;
-  stream: ByteStream;
-  clock: Clock;
+export interface HandDriverOptions extends LineDeviceOptions {
   transport: TransportKind;
   mode: 'sim' | 'real';
   streamHz: number;
-  requestTimeoutMs: number;
 }
 
 const SAMPLE_FIELDS = HAND_JOINTS.length + ACTUATED.length + FINGERS.length;
@@ -42,7 +36,7 @@ export class HandDriver extends LineDevice {
   private readonly listeners = new Set<(s: HandState) => void>();
 
   constructor(private readonly options: HandDriverOptions) {
-    super({ name: options.name, stream: options.stream, clock: options.clock, requestTimeoutMs: options.requestTimeoutMs });
+    super(options);
   }
 
   onState(listener: (s: HandState) => void): () => void {
