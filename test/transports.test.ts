@@ -134,3 +134,33 @@ canTest(`SocketCAN: frames sent on ${iface ?? '(set HIL_CAN_IFACE=vcan0; this ke
     b.stop();
   }
 });
+
+test('a paced serial port keeps write order when a due write finds an earlier one still waiting', async (t) => {
+  const clock = new RealClock();
+  const dir = tempDir('paced');
+  const pair = await createPtyPair(path.join(dir, 'host'), path.join(dir, 'dev'), clock);
+  const device = await openSerialPort({ path: pair.devicePath, baud: 9600, clock, paced: true });
+  const host = await openSerialPort({ path: pair.hostPath, baud: 9600, clock });
+  try {
+    let got = '';
+    host.onData((b) => (got += b.toString('latin1')));
+    const spin = (ms: number): void => {
+      const until = clock.nowMs() + ms;
+      while (clock.nowMs() < until); // real time passes, no timer can fire
+    };
+    // At 9600 baud a byte takes about 1.04 ms: `a` leaves at once, `b` waits for it, and by the
+    // time `c` is written its own slot (after `b`) has come while `b`'s timer has not run yet.
+    device.write('a');
+    device.write('b');
+    spin(3);
+    device.write('c');
+    device.write('d');
+    await clock.sleep(50);
+    t.is(got, 'abcd');
+  } finally {
+    await host.close();
+    await device.close();
+    await pair.close();
+    clock.close();
+  }
+});

@@ -25,6 +25,8 @@ export interface SerialPortOptions {
 class SerialPortStream implements ByteStream {
   private readonly listeners = new StreamListeners();
   private readonly wire: SerialWire;
+  /** Paced writes waiting for the wire, in write order. */
+  private readonly queue: { startMs: number; bytes: Buffer }[] = [];
   private closed = false;
 
   constructor(
@@ -48,12 +50,27 @@ class SerialPortStream implements ByteStream {
       this.port.write(bytes);
       return;
     }
-    const { clock } = this.options;
-    const now = clock.nowMs();
-    const start = this.wire.transmit(now, bytes.length).startMs;
-    if (start <= now) this.port.write(bytes);
-    else clock.setTimer(start - now, () => !this.closed && this.port.write(bytes));
+    const now = this.options.clock.nowMs();
+    const startMs = this.wire.transmit(now, bytes.length).startMs;
+    // Writes leave in order: one that is due already still waits behind a queued one whose
+    // timer has not fired yet (timers fire late, never early).
+    if (this.queue.length === 0 && startMs <= now) {
+      this.port.write(bytes);
+      return;
+    }
+    this.queue.push({ startMs, bytes });
+    if (this.queue.length === 1) this.options.clock.setTimer(startMs - now, this.drain);
   }
+
+  /** Writes every queued chunk that is due, in order, and waits for the next one. */
+  private readonly drain = (): void => {
+    const now = this.options.clock.nowMs();
+    while (this.queue.length > 0 && this.queue[0]!.startMs <= now) {
+      const { bytes } = this.queue.shift()!;
+      if (!this.closed) this.port.write(bytes);
+    }
+    if (this.queue.length > 0) this.options.clock.setTimer(this.queue[0]!.startMs - now, this.drain);
+  };
 
   onData(listener: (chunk: Buffer) => void): () => void {
     return this.listeners.onData(listener);
