@@ -7,9 +7,14 @@
  *   2. Where the time goes: wall ms per simulated second of an idle rig, device by device
  *      (arm holding, hand, wrist F/T, table F/T), and of the arm while it moves.
  *   3. Codecs: microseconds per arm frame encode/decode and per serial line encode/decode.
+ *   4. Ingest (bench/ingest.ts): CAN frames/s and serial lines/s the host takes in, as a multiple
+ *      of what the physical link carries.
  *
- * Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
+ * The whole bench runs pinned to one core (taskset, when the machine has it), as ingest must be
+ * measured. `npm run bench -- ingest codecs` runs only the named sections (e2e, devices, codecs,
+ * ingest). Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +25,25 @@ import { createRig } from '../harness/rig.ts';
 import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
 import { quantile } from '../harness/stats.ts';
 import { findScenario } from '../scenarios/index.ts';
+import { ingest } from './ingest.ts';
+
+const SECTIONS = ['e2e', 'devices', 'codecs', 'ingest'] as const;
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));
+if (unknown.length > 0) {
+  console.error(`bench: unknown section ${unknown.join(', ')}; sections: ${SECTIONS.join(', ')}`);
+  process.exit(2);
+}
+const run = (section: (typeof SECTIONS)[number]): boolean => wanted.length === 0 || wanted.includes(section);
+
+// Pin to one core: re-run this script under `taskset -c 0` unless that is done already.
+if (process.env['DEXHIL_BENCH_PINNED'] === undefined) {
+  const pinned = spawnSync('taskset', ['-c', '0', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, DEXHIL_BENCH_PINNED: '1' } });
+  if (pinned.error === undefined) process.exit(pinned.status ?? 1);
+  console.log(`(taskset is not available: ${pinned.error.message}; running unpinned, on one JavaScript thread)`);
+  process.env['DEXHIL_BENCH_PINNED'] = '0';
+}
+console.log(process.env['DEXHIL_BENCH_PINNED'] === '1' ? 'pinned to CPU 0 (taskset -c 0)\n' : '');
 
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 100);
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
@@ -121,6 +145,7 @@ function codecs(): void {
   time('F/T line decode', () => decodeLine(line));
 }
 
-await endToEnd();
-await perDevice();
-codecs();
+if (run('e2e')) await endToEnd();
+if (run('devices')) await perDevice();
+if (run('codecs')) codecs();
+if (run('ingest')) await ingest(REPS);

@@ -16,15 +16,20 @@ import type { CanFrame } from '../drivers/types.ts';
 
 /** One `candump -L` line (no newline) for a frame seen at `epochNs` on `iface`. */
 export function candumpLine(frame: CanFrame, epochNs: bigint, iface: string): string {
-  const id = frame.id.toString(16).toUpperCase().padStart(frame.ext ? 8 : 3, '0');
-  const body = frame.rtr ? `R${frame.data.length > 0 ? frame.data.length : ''}` : frame.data.toString('hex').toUpperCase();
-  return `${logStamp(epochNs)} ${iface} ${id}#${body}`;
+  return candumpLineUs(frame, Number(epochNs / 1000n), iface);
 }
 
-/** `(seconds.microseconds)` since the epoch, from nanoseconds, as candump writes it. */
-export function logStamp(epochNs: bigint): string {
-  const us = epochNs / 1000n;
-  return `(${(us / 1_000_000n).toString().padStart(10, '0')}.${(us % 1_000_000n).toString().padStart(6, '0')})`;
+/** The same from integer microseconds since the epoch (exact in a double until the year 2255). */
+export function candumpLineUs(frame: CanFrame, epochUs: number, iface: string): string {
+  const id = frame.id.toString(16).toUpperCase().padStart(frame.ext ? 8 : 3, '0');
+  const body = frame.rtr ? `R${frame.data.length > 0 ? frame.data.length : ''}` : frame.data.toString('hex').toUpperCase();
+  return `${logStampUs(epochUs)} ${iface} ${id}#${body}`;
+}
+
+/** `(seconds.microseconds)` since the epoch, from integer microseconds, as candump writes it. */
+export function logStampUs(epochUs: number): string {
+  const sec = Math.floor(epochUs / 1e6);
+  return `(${String(sec).padStart(10, '0')}.${String(epochUs - sec * 1e6).padStart(6, '0')})`;
 }
 
 export interface CandumpRecord {

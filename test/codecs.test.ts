@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { ArmCodec } from '../drivers/arm/codec.ts';
+import { ArmCodec, readSignalRaw, signalCodec } from '../drivers/arm/codec.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { decodeLine, encodeLine, seqGap } from '../drivers/line-codec.ts';
 
@@ -90,6 +90,22 @@ test('property: arm decode never throws on random frames', (t) => {
       codec.decode({ id, ext: false, rtr: false, data: Buffer.from(bytes) });
       return true;
     }),
+  );
+  t.pass();
+});
+
+test('property: our signal reader gives the bits socketcan\'s native codec gives, for any layout and payload', (t) => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 8 }),
+      fc.integer({ min: 1, max: 32 }).chain((bitLength) => fc.record({ bitLength: fc.constant(bitLength), bitOffset: fc.integer({ min: 0, max: 64 - bitLength }), littleEndian: fc.boolean(), type: fc.constantFrom(0, 1) })),
+      (bytes, sig) => {
+        const data = Buffer.from(bytes);
+        const [native] = signalCodec.decodeSignal(data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type);
+        return readSignalRaw(data, sig) === native;
+      },
+    ),
+    { numRuns: 20_000 },
   );
   t.pass();
 });

@@ -1,7 +1,7 @@
 /**
- * The arm's CAN codec. Frame layouts live in the KCD file (fixtures/can/arm.kcd); encoding and
- * decoding of signals is done by the `socketcan` package's KCD parser and DatabaseService, the
- * same code a real rig runs. This module adds what a KCD cannot say: the MIT-mode special frames
+ * The arm's CAN codec. Frame layouts live in the KCD file (fixtures/can/arm.kcd), read by the
+ * `socketcan` package's KCD parser; signals are packed by its native signal codec and unpacked
+ * by readSignalRaw, which reads bits exactly as that codec does. This module adds what a KCD cannot say: the MIT-mode special frames
  * (enable / disable / zero), range clamping, and typed views of the messages.
  */
 import { createRequire } from 'node:module';
@@ -9,15 +9,17 @@ import { fileURLToPath } from 'node:url';
 import type { CanFrame } from '../types.ts';
 
 // socketcan is CommonJS with native addons; load it through require so ESM interop is explicit.
-// The KCD parser gives the frame layouts; the addon's signal codec packs and unpacks the bits.
+// The KCD parser gives the frame layouts; the addon's signal codec packs the bits, and
+// readSignalRaw unpacks them the same way.
 const require = createRequire(import.meta.url);
 type SocketCanModule = typeof import('socketcan');
 const socketcan = require('socketcan') as SocketCanModule;
-interface SignalCodec {
+export interface SignalCodec {
   encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
   decodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number): [number, number];
 }
-const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
+/** socketcan's native signal codec (exported for the tests that hold our reader to it). */
+export const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
 
 export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
 export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
@@ -146,10 +148,7 @@ export class ArmCodec {
 
   private read(msg: MessageLayout, frame: CanFrame): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const sig of msg.signals) {
-      const [lo] = signalCodec.decodeSignal(frame.data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type);
-      out[sig.name] = lo * sig.slope + sig.intercept;
-    }
+    for (const sig of msg.signals) out[sig.name] = readSignalRaw(frame.data, sig) * sig.slope + sig.intercept;
     return out;
   }
 
@@ -243,6 +242,35 @@ function specialOf(data: Buffer): SpecialCommand | undefined {
   for (let i = 0; i < 7; i++) if (data[i] !== 0xff) return undefined;
   for (const [k, v] of Object.entries(SPECIAL_LAST_BYTE)) if (data[7] === v) return k as SpecialCommand;
   return undefined;
+}
+
+/**
+ * The raw integer of a signal, read as socketcan's signal codec reads it: the payload, zero-padded
+ * to 8 bytes, taken as one 64-bit word (little-endian for Intel signals, big-endian for Motorola),
+ * `bitLength` bits from bit `bitOffset` (Intel) or ending `bitOffset` bits from the top (Motorola),
+ * sign-extended for signed signals. In JavaScript, because a call into the addon per signal cost
+ * more than the rest of CAN ingest together; tests check it against the addon bit for bit.
+ */
+export function readSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
+  const len = sig.bitLength;
+  const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
+  // The 64-bit word as two 32-bit halves, high and low.
+  let hi: number;
+  let lo: number;
+  if (sig.littleEndian) {
+    lo = (data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16) | ((data[3] ?? 0) << 24);
+    hi = (data[4] ?? 0) | ((data[5] ?? 0) << 8) | ((data[6] ?? 0) << 16) | ((data[7] ?? 0) << 24);
+  } else {
+    hi = ((data[0] ?? 0) << 24) | ((data[1] ?? 0) << 16) | ((data[2] ?? 0) << 8) | (data[3] ?? 0);
+    lo = ((data[4] ?? 0) << 24) | ((data[5] ?? 0) << 16) | ((data[6] ?? 0) << 8) | (data[7] ?? 0);
+  }
+  let v: number;
+  if (shift >= 32) v = hi >>> (shift - 32);
+  else if (shift === 0) v = lo >>> 0;
+  else v = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
+  if (len < 32) v = (v & ((1 << len) - 1)) >>> 0;
+  if (sig.type === socketcan.SignalType.SIGNED && v >= 2 ** (len - 1)) v -= 2 ** len;
+  return v;
 }
 
 /** MIT packing saturates: a value outside the signal's range is sent as the nearest end. */

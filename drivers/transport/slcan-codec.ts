@@ -125,7 +125,8 @@ export class SlcanSplitter {
     for (let i = 0; i < text.length; i++) {
       const ch = text.charCodeAt(i);
       if (ch === 0x0d) {
-        out.push(text.slice(start, i).replace(/\n/g, ''));
+        const message = text.slice(start, i);
+        out.push(message.includes('\n') ? message.replace(/\n/g, '') : message);
         start = i + 1;
       } else if (ch === 0x07) {
         if (i > start) out.push(text.slice(start, i));

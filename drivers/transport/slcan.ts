@@ -64,7 +64,8 @@ export class SlcanChannel implements CanChannel {
     if (m.kind === 'frame') {
       if (!this.isOpen) return;
       this.counters.rxFrames++;
-      const frame: CanFrame = { ...m.frame, tsNs: this.options.clock.nowNs() };
+      const frame: CanFrame = m.frame; // made for this message alone: stamp it in place
+      frame.tsNs = this.options.clock.nowNs();
       this.listeners.deliver(frame);
       return;
     }
