@@ -45,6 +45,7 @@ export abstract class LineDevice {
   private readonly requestTimeoutMs: number;
   private readonly trace: LineTrace | undefined;
   private closed = false;
+  private readonly bootListeners = new Set<(firmware: string) => void>();
   /** Clock time (ms) of the last valid line from the device; undefined before the first. */
   lastRxMs: number | undefined;
 
@@ -60,8 +61,17 @@ export abstract class LineDevice {
   /** Stream sample from the device: fields after the timestamp. */
   protected abstract handleSample(fields: string[], deviceTimeUs: number): void;
 
-  /** Asynchronous event from the device (e.g. BOOT, FAULT). */
+  /** Asynchronous event from the device other than BOOT. */
   protected onEvent(_fields: string[], _deviceTimeUs: number): void {}
+
+  /**
+   * Listens for the device saying it (re)started: it has lost what we set up (streaming, mode,
+   * tare), so whoever owns the device must treat the trial in progress as disturbed.
+   */
+  onBoot(listener: (firmware: string) => void): () => void {
+    this.bootListeners.add(listener);
+    return () => this.bootListeners.delete(listener);
+  }
 
   /**
    * Sends `$seq,VERB,args` and resolves with the reply's fields after `OK`.
@@ -132,7 +142,9 @@ export abstract class LineDevice {
       return;
     }
     this.stats.rx++;
-    if (this.lastRxSeq !== undefined) this.stats.seqGaps += seqGap(this.lastRxSeq, line.seq);
+    // A device that (re)started counts its lines from 0 again: that is not a loss.
+    const boot = line.sigil === '!' && line.fields[1] === 'BOOT';
+    if (this.lastRxSeq !== undefined && !boot) this.stats.seqGaps += seqGap(this.lastRxSeq, line.seq);
     this.lastRxSeq = line.seq;
     this.lastRxMs = this.clock.nowMs();
     this.dispatch(line, t);
@@ -141,7 +153,10 @@ export abstract class LineDevice {
   private dispatch(line: Line, t: number): void {
     const rest = line.fields.slice(1);
     if (line.sigil === '=') this.handleSample(rest, t);
-    else if (line.sigil === '!') this.onEvent(rest, t);
+    else if (line.sigil === '!' && rest[0] === 'BOOT') {
+      this.stats.reboots++;
+      for (const l of this.bootListeners) l(rest[1] ?? '');
+    } else if (line.sigil === '!') this.onEvent(rest, t);
     else this.onReply(rest);
   }
 

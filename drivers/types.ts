@@ -33,10 +33,12 @@ export interface LinkStats {
   crcErrors: number;
   seqGaps: number;
   malformed: number;
+  /** Times the device said it had (re)started while we were connected (`BOOT` events). */
+  reboots: number;
 }
 
 export function emptyStats(): LinkStats {
-  return { rx: 0, tx: 0, crcErrors: 0, seqGaps: 0, malformed: 0 };
+  return { rx: 0, tx: 0, crcErrors: 0, seqGaps: 0, malformed: 0, reboots: 0 };
 }
 
 /** Six-axis wrench: forces in N, torques in N·m, in the sensor frame. */

@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import path from 'node:path';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import type { TraceMode } from '../reports/traces.ts';
+import { RealClock } from './clock.ts';
 import { loadRig } from './config.ts';
 import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
@@ -123,12 +124,21 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option('--rig <file>', 'rig config naming the ports (YAML)', 'fixtures/rigs/sim-pty.yaml')
     .addOption(new Option('--seed <n>', 'seed of the simulated devices and scene').argParser(seedArg).default(1))
     .option('--fault <device.knob=value...>', 'fault knobs, e.g. hand.drop=0.01 wrist_ft.corrupt=0.02 arm.latencyMs=5 hand.stalled=true')
-    .action(async (opts: { rig: string; seed: number; fault?: string[] }) => {
-      const emu = await startEmulators(loadRig(opts.rig), { seed: opts.seed });
+    .option('--at <seconds:device.action...>', 'scheduled faults: <s>:<device>.reboot[=<boot ms>] (default 500), <s>:<device>.disconnect[=<ms until plugged back in>] (default: stays out), e.g. 10:hand.reboot 30:wrist_ft.disconnect=5000')
+    .action(async (opts: { rig: string; seed: number; fault?: string[]; at?: string[] }) => {
+      const clock = new RealClock();
+      const emu = await startEmulators(loadRig(opts.rig), { seed: opts.seed, clock });
       try {
         for (const f of opts.fault ?? []) applyFault(emu.devices, f);
+        const events = (opts.at ?? []).map((spec) => scheduledFault(emu.devices, spec));
         for (const d of emu.devices) out(`${d.name.padEnd(10)} ${d.hostPath}  ${d.protocol}\n`);
         for (const s of emu.skipped) out(`${s.name.padEnd(10)} not emulated: ${s.reason}\n`);
+        for (const e of events) {
+          clock.setTimer(e.atS * 1000, () => {
+            out(`${e.atS} s: ${e.describe}\n`);
+            e.fire();
+          });
+        }
         out('emulators ready; Ctrl-C stops them\n');
         await new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
@@ -136,6 +146,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         });
       } finally {
         await emu.stop();
+        clock.close();
       }
     });
 
@@ -172,6 +183,22 @@ function applyFault(devices: readonly EmulatedDevice[], spec: string): void {
   const max = knob === 'latencyMs' ? Infinity : 1;
   if (!Number.isFinite(v) || v < 0 || v > max) throw new DexhilError('USAGE', `--fault '${spec}': ${knob} must be a number in 0..${max === 1 ? 1 : 'inf'}`);
   device.faults[knob] = v;
+}
+
+/** Parses one `--at <s>:<device>.<action>[=<ms>]` against the emulated devices. */
+function scheduledFault(devices: readonly EmulatedDevice[], spec: string): { atS: number; describe: string; fire: () => void } {
+  const m = /^(\d+(?:\.\d+)?):([a-z][a-z0-9_-]*)\.(reboot|disconnect)(?:=(\d+))?$/.exec(spec);
+  if (m === null) throw new DexhilError('USAGE', `--at '${spec}' is not <seconds>:<device>.reboot[=<ms>] or <seconds>:<device>.disconnect[=<ms>]`, { hint: 'e.g. --at 10:hand.reboot --at 30:wrist_ft.disconnect=5000' });
+  const [, at, name, action, ms] = m as unknown as [string, string, string, 'reboot' | 'disconnect', string | undefined];
+  const device = devices.find((d) => d.name === name);
+  if (device === undefined) throw new DexhilError('USAGE', `--at '${spec}': no emulated device '${name}'`, { hint: `emulated: ${devices.map((d) => d.name).join(', ')}` });
+  const n = ms === undefined ? undefined : Number(ms);
+  if (action === 'reboot') return { atS: Number(at), describe: `${name} reboots (${n ?? 500} ms)`, fire: () => device.reboot(n) };
+  return {
+    atS: Number(at),
+    describe: `${name} cable pulled${n === undefined ? '' : ` for ${n} ms`}`,
+    fire: () => void device.disconnect(n).catch((err: unknown) => process.stderr.write(`dexhil: ${name}: ${err instanceof Error ? err.message : String(err)}\n`)),
+  };
 }
 
 /** Runs the CLI; returns the exit code. */

@@ -7,14 +7,15 @@
  */
 import { ArmCodec } from '../drivers/arm/codec.ts';
 import type { FaultKnobs } from '../drivers/sim/faults.ts';
+import type { LinePeer } from '../drivers/sim/line-peer.ts';
 import { Rng } from '../drivers/sim/rng.ts';
 import { SlcanAdapterEmulator } from '../drivers/sim/slcan-adapter.ts';
 import { SimWorld } from '../drivers/sim/world/index.ts';
-import { createPtyPair, type PtyPair } from '../drivers/transport/pty.ts';
+import { createPtyPair } from '../drivers/transport/pty.ts';
 import { openSerialPort } from '../drivers/transport/serial-port.ts';
 import { CANABLE, LAWICEL } from '../drivers/transport/slcan-codec.ts';
 import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
-import { RealClock, type Clock } from './clock.ts';
+import { RealClock, type Clock, type TimerHandle } from './clock.ts';
 import type { LoadedRig } from './config.ts';
 import { DexhilError } from './errors.ts';
 import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
@@ -28,6 +29,20 @@ export interface EmulatedDevice {
   protocol: string;
   /** The emulator's fault knobs: set them to inject drops, corruption, latency or a stall. */
   faults: FaultKnobs;
+  /**
+   * Pulls the cable: the pty goes away (the host's port closes, the path disappears). With
+   * `downMs`, it is plugged back in after that long: the path is there again and the device
+   * starts afresh (powered by the cable, it rebooted). Resolves once unplugged.
+   */
+  disconnect(downMs?: number): Promise<void>;
+  /**
+   * The device's firmware restarts: silent for `bootMs`, then back with its state lost. The hand
+   * and the sensors then send `!…,BOOT,<firmware>` with sequence numbers from 0 and stream nothing
+   * until asked; the arm's motors answer again disabled.
+   */
+  reboot(bootMs?: number): void;
+  /** Whether the cable is in. */
+  readonly plugged: boolean;
 }
 
 export interface EmulatorSet {
@@ -45,6 +60,12 @@ export function emulatorSide(hostPath: string): string {
   return `${hostPath}.emu`;
 }
 
+/** What is attached while the cable is in: the pty pair, the emulator's port, the device on it. */
+interface Attachment {
+  reboot(bootMs: number): void;
+  unplug(): Promise<void>;
+}
+
 export async function startEmulators(loaded: LoadedRig, options: { seed: number; clock?: Clock }): Promise<EmulatorSet> {
   const clock = options.clock ?? new RealClock();
   const { config, profile, cell } = loaded;
@@ -54,7 +75,9 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
   const devices: EmulatedDevice[] = [];
   const skipped: { name: string; reason: string }[] = [];
   const stops: (() => Promise<void> | void)[] = [];
+  let stopped = false;
   const stop = async (): Promise<void> => {
+    stopped = true;
     for (const s of stops.splice(0).reverse()) {
       try {
         await s();
@@ -63,39 +86,108 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
       }
     }
   };
-  const pair = async (hostPath: string): Promise<PtyPair> => {
-    const p = await createPtyPair(hostPath, emulatorSide(hostPath), clock);
-    stops.push(() => p.close());
-    return p;
+
+  /** An emulated device whose attachment can be unplugged and plugged in again. */
+  const emulated = async (base: Omit<EmulatedDevice, 'disconnect' | 'reboot' | 'plugged'>, plug: () => Promise<Attachment>): Promise<EmulatedDevice> => {
+    let current: Attachment | undefined = await plug();
+    let replug: TimerHandle | undefined;
+    stops.push(async () => {
+      replug?.cancel();
+      await current?.unplug();
+      current = undefined;
+    });
+    return {
+      ...base,
+      get plugged() {
+        return current !== undefined;
+      },
+      async disconnect(downMs) {
+        replug?.cancel();
+        const was = current;
+        current = undefined;
+        await was?.unplug();
+        if (downMs === undefined) return;
+        replug = clock.setTimer(downMs, () => {
+          replug = undefined;
+          if (stopped || current !== undefined) return;
+          plug().then(
+            (a) => {
+              if (stopped) void a.unplug();
+              else current = a;
+            },
+            (err: unknown) => process.stderr.write(`dexhil: ${base.name}: could not plug the emulator back in: ${err instanceof Error ? err.message : String(err)}\n`),
+          );
+        });
+      },
+      reboot(bootMs = 500) {
+        current?.reboot(bootMs);
+      },
+    };
   };
+
   try {
     for (const [name, dev] of Object.entries(config.devices)) {
+      if (dev.port === undefined) {
+        skipped.push({ name, reason: dev.kind === 'arm' && dev.iface !== undefined ? `SocketCAN (${dev.iface}) cannot be emulated on a pty; give the arm an slcan port` : 'no port in the rig config' });
+        continue;
+      }
+      const hostPath = dev.port;
       if (dev.kind === 'arm') {
-        if (dev.port === undefined) {
-          skipped.push({ name, reason: dev.iface !== undefined ? `SocketCAN (${dev.iface}) cannot be emulated on a pty; give the arm an slcan port` : 'no port in the rig config' });
-          continue;
-        }
-        const p = await pair(dev.port);
-        // USB CDC adapters are not paced by baud; the CAN bus timing is the virtual bus's.
-        const stream = await openSerialPort({ path: p.devicePath, baud: dev.portBaud, clock });
-        stops.push(() => stream.close());
+        // The motors stay on their bus; the cable is the slcan adapter's USB.
         const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
         const peer = armPeerFor(ctx, name, dev, bus.channel(`${name}-motors`), new ArmCodec(kcdOf(loaded, dev)), homeQ);
         stops.push(() => peer.stop());
-        const adapter = new SlcanAdapterEmulator(stream, bus.channel(`${name}-adapter`), clock, { dialect: dev.slcanDialect === 'canable' ? CANABLE : LAWICEL, busBitrate: dev.bitrate });
-        stops.push(() => adapter.stop());
-        devices.push({ name, kind: 'arm', hostPath: dev.port, protocol: `slcan (${dev.slcanDialect}) at ${dev.bitrate / 1000} kbit/s, ${dev.joints} joint motors`, faults: peer.faults });
+        const dialect = dev.slcanDialect === 'canable' ? CANABLE : LAWICEL;
+        devices.push(
+          await emulated({ name, kind: 'arm', hostPath, protocol: `slcan (${dev.slcanDialect}) at ${dev.bitrate / 1000} kbit/s, ${dev.joints} joint motors`, faults: peer.faults }, async () => {
+            const p = await createPtyPair(hostPath, emulatorSide(hostPath), clock);
+            // USB CDC adapters are not paced by baud; the CAN bus timing is the virtual bus's.
+            const stream = await openSerialPort({ path: p.devicePath, baud: dev.portBaud, clock }).catch(async (err: unknown) => {
+              await p.close();
+              throw err;
+            });
+            const adapter = new SlcanAdapterEmulator(stream, bus.channel(`${name}-adapter`), clock, { dialect, busBitrate: dev.bitrate });
+            return {
+              reboot: (bootMs) => peer.reboot(bootMs),
+              async unplug() {
+                adapter.stop();
+                await stream.close();
+                await p.close();
+              },
+            };
+          }),
+        );
       } else {
-        if (dev.port === undefined) {
-          skipped.push({ name, reason: 'no port in the rig config' });
-          continue;
-        }
-        const p = await pair(dev.port);
-        const stream = await openSerialPort({ path: p.devicePath, baud: dev.baud, clock, paced: true });
-        stops.push(() => stream.close());
-        const peer = linePeerFor(ctx, name, dev, stream);
-        stops.push(() => peer.stop());
-        devices.push({ name, kind: dev.kind, hostPath: dev.port, protocol: `${dev.kind === 'hand' ? 'hand' : 'F/T'} lines at ${dev.baud} baud (paced)`, faults: peer.faults });
+        const faults = { ...(dev.kind === 'hand' ? profile.hand : profile.ft).faults };
+        devices.push(
+          await emulated({ name, kind: dev.kind, hostPath, protocol: `${dev.kind === 'hand' ? 'hand' : 'F/T'} lines at ${dev.baud} baud (paced)`, faults }, async () => {
+            const p = await createPtyPair(hostPath, emulatorSide(hostPath), clock);
+            const stream = await openSerialPort({ path: p.devicePath, baud: dev.baud, clock, paced: true }).catch(async (err: unknown) => {
+              await p.close();
+              throw err;
+            });
+            let peer: LinePeer | undefined = linePeerFor(ctx, name, dev, stream, faults);
+            let booting: TimerHandle | undefined;
+            return {
+              reboot(bootMs) {
+                // The old firmware is gone at once; the new one takes over the port after booting.
+                peer?.stop();
+                peer = undefined;
+                booting?.cancel();
+                booting = clock.setTimer(bootMs, () => {
+                  peer = linePeerFor(ctx, name, dev, stream, faults);
+                  peer.announceBoot();
+                });
+              },
+              async unplug() {
+                booting?.cancel();
+                peer?.stop();
+                await stream.close();
+                await p.close();
+              },
+            };
+          }),
+        );
       }
     }
   } catch (err) {

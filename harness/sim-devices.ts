@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
 import { ArmPeer } from '../drivers/sim/arm-peer.ts';
+import type { FaultKnobs } from '../drivers/sim/faults.ts';
 import { FtPeer } from '../drivers/sim/ft-peer.ts';
 import { HandPeer } from '../drivers/sim/hand-peer.ts';
 import type { LinePeer } from '../drivers/sim/line-peer.ts';
@@ -53,8 +54,11 @@ export function armPeerFor(ctx: SimContext, name: string, dev: ArmConfig, channe
   );
 }
 
-/** A simulated hand or F/T sensor answering on `stream`. */
-export function linePeerFor(ctx: SimContext, name: string, dev: HandConfig | FtConfig, stream: ByteStream): LinePeer {
+/**
+ * A simulated hand or F/T sensor answering on `stream`. `faults` is the knob set to use (an
+ * emulator keeps one per device across reboots and replugs); default: the profile's.
+ */
+export function linePeerFor(ctx: SimContext, name: string, dev: HandConfig | FtConfig, stream: ByteStream, faults?: FaultKnobs): LinePeer {
   const { profile } = ctx;
   const prof = dev.kind === 'hand' ? profile.hand : profile.ft;
   const identity = {
@@ -63,6 +67,7 @@ export function linePeerFor(ctx: SimContext, name: string, dev: HandConfig | FtC
     protocol: prof.protocol,
     serial: `${prof.serialPrefix}-${name.toUpperCase()}-${(ctx.rng.fork(`${name}/serial`).float() * 1e5).toFixed(0).padStart(5, '0')}`,
   };
-  if (dev.kind === 'hand') return new HandPeer(stream, ctx.clock, identity, { ...profile.hand.faults }, ctx.rng.fork(name), ctx.world, profile.hand.speedRadS);
-  return new FtPeer(stream, ctx.clock, identity, { ...profile.ft.faults }, ctx.rng.fork(name), ctx.world, dev.mount, profile.ft.noiseN);
+  const knobs = faults ?? { ...prof.faults };
+  if (dev.kind === 'hand') return new HandPeer(stream, ctx.clock, identity, knobs, ctx.rng.fork(name), ctx.world, profile.hand.speedRadS);
+  return new FtPeer(stream, ctx.clock, identity, knobs, ctx.rng.fork(name), ctx.world, dev.mount, profile.ft.noiseN);
 }

@@ -31,7 +31,7 @@ export const CORRECTION_COLUMNS = [
 
 export const DEVICE_COLUMNS = [
   'run_id', 'device', 'kind', 'transport', 'mode', 'model', 'firmware', 'protocol', 'serial', 'rx', 'tx', 'crc_errors',
-  'seq_gaps', 'malformed', 'reconnects', 'rx_rate_hz',
+  'seq_gaps', 'malformed', 'reboots', 'reconnects', 'rx_rate_hz',
 ] as const;
 
 /** Columns that legitimately differ between two runs with the same seed. */
@@ -73,6 +73,6 @@ export function deviceRow(ctx: RunContext, d: DeviceHealth): Cell[] {
   const { info, stats } = d;
   return [
     ctx.runId, info.name, info.kind, info.transport, info.mode, info.model, info.firmware, info.protocol, info.serial, stats.rx, stats.tx,
-    stats.crcErrors, stats.seqGaps, stats.malformed, d.reconnects, num(d.rxRateHz, 2),
+    stats.crcErrors, stats.seqGaps, stats.malformed, stats.reboots, d.reconnects, num(d.rxRateHz, 2),
   ];
 }

@@ -53,3 +53,33 @@ test('doctor against `dexhil emulate` prints the table and exits 0; a wrong port
   t.is(await exited, 0, err);
   t.false(existsSync(path.join(dir, 'arm')), 'emulate removes its pty links when it stops');
 });
+
+test('emulate --at pulls a cable on schedule (the port path goes away); a bad --at is a usage error', async (t) => {
+  const { file, dir } = ptyRigFile('emulate-at');
+  const bad = await cli(['emulate', '--rig', file, '--at', '5:gripper.reboot']);
+  t.is(bad.code, 2);
+  t.false(existsSync(path.join(dir, 'hand')), 'the emulators started before the bad option was read are stopped');
+
+  const emu = spawn(process.execPath, [BIN, 'emulate', '--rig', file, '--at', '0.5:table_ft.disconnect', '--at', '0.5:hand.reboot=200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  emu.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((resolve) => emu.once('exit', (code) => resolve(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      emu.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('table_ft cable pulled') && out.includes('hand reboots')) resolve();
+      });
+      void exited.then((code) => reject(new Error(`emulate exited ${code}: ${err}`)));
+    });
+    t.regex(out, /^0\.5 s: hand reboots \(200 ms\)$/m);
+    // The line is printed as the unplug starts; give it a moment to finish.
+    for (let i = 0; i < 50 && existsSync(path.join(dir, 'table_ft')); i++) await new Promise((r) => setTimeout(r, 20));
+    t.false(existsSync(path.join(dir, 'table_ft')));
+    t.true(existsSync(path.join(dir, 'hand')));
+  } finally {
+    emu.kill('SIGTERM');
+  }
+  t.is(await exited, 0, err);
+});

@@ -37,6 +37,8 @@ interface Motor {
 export class ArmPeer {
   private readonly motors: Motor[];
   private readonly onFrameBound = (f: CanFrame): void => this.onFrame(f);
+  /** Clock time (ms) until which the motors are rebooting: deaf and silent. */
+  private bootingUntilMs = -Infinity;
   framesSent = 0;
 
   constructor(
@@ -81,7 +83,22 @@ export class ArmPeer {
     m.tempC += (dt / 1000) * (0.02 * torque * torque - 0.01 * (m.tempC - 32));
   }
 
+  /**
+   * Every motor reboots (a firmware reset, a brown-out): nothing is heard or sent for `bootMs`,
+   * then the motors answer again, disabled, with their zero offsets back to the factory zero. The
+   * joints stay where they are (nothing holds them, nothing moves them in the simulation).
+   */
+  reboot(bootMs: number): void {
+    this.bootingUntilMs = this.clock.nowMs() + bootMs;
+    for (const m of this.motors) {
+      this.advance(m);
+      m.enabled = false;
+      m.zero = 0;
+    }
+  }
+
   private onFrame(frame: CanFrame): void {
+    if (this.clock.nowMs() < this.bootingUntilMs) return;
     const d = this.codec.decode(frame);
     if (d.kind === 'info-request') {
       const joints = d.joint === 0 ? this.motors.map((_, i) => i + 1) : [d.joint];

@@ -89,6 +89,14 @@ export abstract class LinePeer {
     return this.handle(verb, args);
   }
 
+  /**
+   * Says the device has just started (`!seq,t_us,BOOT,<firmware>`), as firmware does after a
+   * power-up or a reboot: its sequence numbers start again at 0 and it streams nothing until asked.
+   */
+  announceBoot(): void {
+    this.send('!', ['BOOT', this.identity.firmware]);
+  }
+
   /** Stops streaming and detaches from the link. */
   stop(): void {
     this.streamTimer?.cancel();
