@@ -16,12 +16,14 @@ import type { HarnessEvent } from './events.ts';
 import { DEFAULT_RIG, harnessVersion, runPlan } from './run.ts';
 import type { Runner } from './runner.ts';
 
-function positiveInt(name: string) {
+function wholeNumber(name: string, min: number) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1, got '${value}'`);
+    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got '${value}'`);
     return Number(value);
   };
 }
+const positiveInt = (name: string) => wholeNumber(name, 1);
+const nonNegativeInt = (name: string) => wholeNumber(name, 0);
 
 function seedArg(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError(`seed must be a whole number 0..4294967295, got '${value}'`);
@@ -71,9 +73,10 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
     .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
     .addOption(new Option('--trace <when>', 'raw traces of every device in <run>/traces (candump -L for CAN, timestamped lines for serial); auto: when a real device is in the rig').choices(['auto', 'on', 'off']).default('auto'))
+    .addOption(new Option('--preflight <seconds>', 'watch every link this long before the first trial and stop if a device fails (default: 2 with a real device, 0 on a simulated rig)').argParser(nonNegativeInt('--preflight')))
     .option('-q, --quiet', 'print only the summary')
     .option('--debug', 'print stack traces of errors')
-    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; quiet?: boolean }) => {
+    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; quiet?: boolean }) => {
       const names = (opts.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
       const scenarios = names.length === 0 ? SCENARIOS : names.map((n) => {
         const s = findScenario(n);
@@ -95,7 +98,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
+          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
@@ -214,7 +217,7 @@ export async function main(argv: string[], out: (s: string) => void = stdoutWrit
     if (err instanceof DexhilError) {
       process.stderr.write(`dexhil: ${err.describe()}\n`);
       if (debug) process.stderr.write(`${err.stack ?? ''}\n`);
-      return err.code === 'INTERNAL' ? 1 : 2;
+      return err.code === 'INTERNAL' ? 1 : err.code === 'PREFLIGHT' ? 3 : 2;
     }
     process.stderr.write(`dexhil: internal error: ${err instanceof Error ? (debug ? err.stack : err.message) : String(err)}\n`);
     if (!debug) process.stderr.write('  run again with --debug for the stack trace, and please report it\n');

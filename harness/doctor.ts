@@ -3,13 +3,14 @@
  * device does not hide the others), its identity read, and its link watched for a few seconds:
  * messages received, the measured rate against the configured one, CRC errors, sequence gaps,
  * malformed messages. A device that cannot be opened, or sends under 80% of what its rate gives
- * in the window (less one burst), or
- * shows link errors, fails the check.
+ * in the window (less one burst), or shows link errors, fails the check. `dexhil run` makes the
+ * same link check (watchLinks) on the whole rig before its first trial when a device is real.
  */
 import type { SimWorld } from '../drivers/sim/world/index.ts';
 import type { DeviceConfig, LoadedRig } from './config.ts';
 import { DexhilError } from './errors.ts';
-import { createRig } from './rig.ts';
+import { emptyStats } from '../drivers/types.ts';
+import { createRig, type Rig } from './rig.ts';
 
 export interface DoctorRow {
   device: string;
@@ -48,6 +49,45 @@ function whereOf(dev: DeviceConfig): string {
   return dev.port ?? '?';
 }
 
+/** One device's link over a watch window: what arrived, at what rate, and what is wrong with it. */
+export interface LinkCheck {
+  device: string;
+  rx: number;
+  rateHz: number;
+  expectedHz: number;
+  crcErrors: number;
+  seqGaps: number;
+  malformed: number;
+  problems: string[];
+}
+
+/**
+ * Watches the links of a started rig for `seconds` while it stands still and judges each
+ * device: nothing received, under 80% of its rate (less one burst), or any CRC error, lost line
+ * or malformed message since it was opened is a problem.
+ */
+export async function watchLinks(rig: Rig, devices: Readonly<Record<string, DeviceConfig>>, seconds: number): Promise<LinkCheck[]> {
+  const before = rig.linkStats();
+  const t0 = rig.clock.nowMs();
+  await rig.clock.sleep(seconds * 1000);
+  const after = rig.linkStats();
+  const spanS = (rig.clock.nowMs() - t0) / 1000;
+  return Object.entries(devices).map(([name, dev]) => {
+    const a = after[name] ?? emptyStats();
+    const rx = a.rx - (before[name]?.rx ?? 0);
+    const expectedHz = expectedRate(dev);
+    const problems: string[] = [];
+    if (rx === 0) problems.push(`no messages in ${seconds} s`);
+    // The arm answers in bursts (one frame a joint per refresh): allow a window to miss one burst.
+    else if (rx < 0.8 * expectedHz * spanS - burstOf(dev)) problems.push(`rate ${(rx / spanS).toFixed(1)} Hz, expected ${expectedHz} Hz`);
+    if (a.crcErrors > 0) problems.push(`${a.crcErrors} CRC errors`);
+    if (a.seqGaps > 0) problems.push(`${a.seqGaps} lines lost`);
+    if (a.malformed > 0) problems.push(`${a.malformed} malformed messages`);
+    if (a.reboots > 0) problems.push(`rebooted ${a.reboots} time${a.reboots > 1 ? 's' : ''}`);
+    return { device: name, rx, rateHz: rx / spanS, expectedHz, crcErrors: a.crcErrors, seqGaps: a.seqGaps, malformed: a.malformed, problems };
+  });
+}
+
 export async function doctor(loaded: LoadedRig, options: { seconds: number; seed: number; world?: SimWorld }): Promise<DoctorRow[]> {
   const entries = Object.entries(loaded.config.devices);
   return Promise.all(
@@ -64,25 +104,8 @@ export async function doctor(loaded: LoadedRig, options: { seconds: number; seed
       try {
         const info = rig.devices[0]!;
         Object.assign(row, { transport: info.transport, mode: info.mode, model: info.model, firmware: info.firmware, protocol: info.protocol, serial: info.serial });
-        const before = rig.linkStats()[name]!;
-        const t0 = rig.clock.nowMs();
-        await rig.clock.sleep(options.seconds * 1000);
-        const after = rig.linkStats()[name]!;
-        const spanS = (rig.clock.nowMs() - t0) / 1000;
-        row.rx = after.rx - before.rx;
-        row.rateHz = row.rx / spanS;
-        row.crcErrors = after.crcErrors;
-        row.seqGaps = after.seqGaps;
-        row.malformed = after.malformed;
-        const problems: string[] = [];
-        if (row.rx === 0) problems.push(`no messages in ${options.seconds} s`);
-        // The arm answers in bursts (one frame a joint per refresh): allow a window to miss one burst.
-        else if (row.rx < 0.8 * row.expectedHz * spanS - burstOf(dev)) problems.push(`rate ${row.rateHz.toFixed(1)} Hz, expected ${row.expectedHz} Hz`);
-        if (row.crcErrors > 0) problems.push(`${row.crcErrors} CRC errors`);
-        if (row.seqGaps > 0) problems.push(`${row.seqGaps} lines lost`);
-        if (row.malformed > 0) problems.push(`${row.malformed} malformed messages`);
-        row.problem = problems.join('; ');
-        row.ok = problems.length === 0;
+        const [check] = await watchLinks(rig, { [name]: dev }, options.seconds);
+        Object.assign(row, { rx: check!.rx, rateHz: check!.rateHz, crcErrors: check!.crcErrors, seqGaps: check!.seqGaps, malformed: check!.malformed, problem: check!.problems.join('; '), ok: check!.problems.length === 0 });
       } finally {
         await rig.close();
       }

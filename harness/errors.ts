@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'PORT_NOT_FOUND'
   | 'PORT_OPEN'
   | 'EMULATOR'
+  | 'PREFLIGHT'
   | 'INTERNAL';
 
 export class DexhilError extends Error {

@@ -11,6 +11,7 @@ import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRig } from './config.ts';
+import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo } from './events.ts';
 import { createRig } from './rig.ts';
@@ -38,6 +39,11 @@ export interface RunOptions {
   notice?: (text: string) => void;
   /** Raw traces (traces/ in the run folder); default `auto`: when a real device is in the rig. */
   trace?: TraceMode;
+  /**
+   * Seconds the links are watched before the first trial (the doctor's check on the whole rig);
+   * a device that fails it stops the run before it starts. Default: 2 with a real device, else 0.
+   */
+  preflightSeconds?: number;
 }
 
 export interface RunResult {
@@ -142,6 +148,27 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   };
   writeManifest({ status: 'running' });
 
+  const preflightS = options.preflightSeconds ?? (rig.clock.kind === 'real' ? 2 : 0);
+  let preflight: LinkCheck[] | undefined;
+  if (preflightS > 0) {
+    try {
+      preflight = await watchLinks(rig, loaded.config.devices, preflightS);
+    } catch (err) {
+      await rig.close();
+      traces.close();
+      throw err;
+    }
+    const failed = preflight.filter((c) => c.problems.length > 0);
+    if (failed.length > 0) {
+      await rig.close();
+      traces.close();
+      writeManifest({ status: 'preflight-failed', preflight, traces: traces.files() });
+      throw new DexhilError('PREFLIGHT', `pre-flight check of rig ${rig.id} failed, no trial was run: ${failed.map((c) => `${c.device}: ${c.problems.join(', ')}`).join('; ')}`, {
+        hint: `\`dexhil doctor --rig ${options.rigFile}\` shows every device's link; the raw traffic is in ${path.join(dir, 'traces')}`,
+      });
+    }
+  }
+
   const runner = new Runner(rig, bus);
   control?.onRunner?.(runner);
   const wall0 = performance.now();
@@ -177,6 +204,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       sim_seconds: Number(simSeconds.toFixed(3)),
       wall_seconds: Number(wallSeconds.toFixed(3)),
       link_stats: linkStats,
+      ...(preflight === undefined ? {} : { preflight }),
       traces: traces.files(),
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),

@@ -3,6 +3,9 @@
  * emulated slcan adapter, the hand and F/T sensors over paced serial lines, all in wall time.
  */
 import test from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { main } from '../harness/cli.ts';
 import { loadRig } from '../harness/config.ts';
 import { startEmulators } from '../harness/emulate.ts';
 import { runPlan } from '../harness/run.ts';
@@ -69,6 +72,37 @@ test('errors injected by the emulators are counted in devices.csv: CRC errors an
     t.is(devices.find((d) => d['device'] === 'wrist_ft')!['crc_errors'], '0');
     // The corrupted lines are in the table sensor's trace as they arrived.
     checkTraces(t, out);
+  } finally {
+    await emu.stop();
+  }
+});
+
+test('run checks the links before the first trial: a sensor that cannot keep its rate stops the run (exit 3), with the traces kept', async (t) => {
+  // 1000 samples/s of ~40-byte lines do not fit through 115,200 baud (about 300 do): the sensor falls behind.
+  const { file } = ptyRigFile('pty-preflight', (c) => {
+    c.devices['table_ft']!['streamHz'] = 1000;
+  });
+  const loaded = loadRig(file);
+  const emu = await startEmulators(loaded, { seed: 6 });
+  try {
+    const out = tempDir('pty-preflight-out');
+    let printed = '';
+    const origWrite = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await main(['run', '--rig', file, '-s', 'smoke', '-n', '1', '--out', out, '--preflight', '1'], () => undefined);
+    } finally {
+      process.stderr.write = origWrite;
+    }
+    t.is(code, 3, printed);
+    t.regex(printed, /pre-flight check of rig \S+ failed, no trial was run: table_ft: rate \d+\.\d Hz, expected 1000 Hz/);
+    t.false(/wrist_ft:|hand:|arm:/.test(printed.split('hint')[0]!), 'only the failing device is named');
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { status: string; preflight: { device: string; problems: string[] }[] };
+    t.is(manifest.status, 'preflight-failed');
+    t.deepEqual(manifest.preflight.filter((c) => c.problems.length > 0).map((c) => c.device), ['table_ft']);
+    t.true(existsSync(path.join(out, 'traces/table_ft.serial.txt')));
+    t.false(existsSync(path.join(out, 'trials.csv')) && readCsv(path.join(out, 'trials.csv')).length > 0);
   } finally {
     await emu.stop();
   }
