@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
+import { compareRuns, loadRun } from '../analysis/compare.ts';
+import { formatCompareText, writeCompareFiles } from '../analysis/compare-report.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import type { TraceMode } from '../reports/traces.ts';
 import { RealClock } from './clock.ts';
@@ -23,6 +25,13 @@ function wholeNumber(name: string, min: number) {
   };
 }
 const positiveInt = (name: string) => wholeNumber(name, 1);
+function fraction(name: string) {
+  return (value: string): number => {
+    const v = Number(value);
+    if (!/^(0?\.\d+|0|1)$/.test(value) || !(v > 0 && v < 1)) throw new InvalidArgumentError(`${name} must be a number between 0 and 1, got '${value}'`);
+    return v;
+  };
+}
 const nonNegativeInt = (name: string) => wholeNumber(name, 0);
 
 function seedArg(value: string): number {
@@ -68,6 +77,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .command('run')
     .description('run scenarios as repeated trials on a rig and write a report folder')
     .option('--rig <file>', 'rig config (YAML)', DEFAULT_RIG)
+    .option('--profile <file>', "sim profile (simulated firmware build) instead of the rig config's, e.g. fixtures/profiles/regression.yaml")
     .option('-s, --scenario <name...>', `scenarios to run (default: all): ${SCENARIOS.map((s) => s.name).join(', ')}`)
     .addOption(new Option('-n, --trials <n>', 'trials per scenario').argParser(positiveInt('--trials')).default(20))
     .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
@@ -76,7 +86,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--preflight <seconds>', 'watch every link this long before the first trial and stop if a device fails (default: 2 with a real device, 0 on a simulated rig)').argParser(nonNegativeInt('--preflight')))
     .option('-q, --quiet', 'print only the summary')
     .option('--debug', 'print stack traces of errors')
-    .action(async (opts: { rig: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; quiet?: boolean }) => {
+    .action(async (opts: { rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; quiet?: boolean }) => {
       const names = (opts.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
       const scenarios = names.length === 0 ? SCENARIOS : names.map((n) => {
         const s = findScenario(n);
@@ -98,7 +108,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
+          { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
@@ -151,6 +161,27 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         await emu.stop();
         clock.close();
       }
+    });
+
+  program
+    .command('compare')
+    .description('is build B worse than build A? compare two run folders scenario by scenario; exit 1 on a regression')
+    .argument('<run-a>', 'baseline run folder (build A)')
+    .argument('<run-b>', 'candidate run folder (build B)')
+    .addOption(new Option('--alpha <p>', 'one-sided level of the gate, Holm-adjusted over scenarios').argParser(fraction('--alpha')).default(0.05))
+    .addOption(new Option('--margin <d>', 'non-inferiority margin on the success rate (0.05 = 5 points)').argParser(fraction('--margin')).default(0.05))
+    .addOption(new Option('--power <p>', 'power for the trials-needed figure').argParser(fraction('--power')).default(0.8))
+    .option('--paired', 'require paired trials (same initial conditions); an error when the runs cannot be paired')
+    .option('--json', 'print the comparison as JSON')
+    .option('-o, --out <dir>', 'also write compare.md, compare.csv and compare.json there')
+    .action((runA: string, runB: string, opts: { alpha: number; margin: number; power: number; paired?: boolean; json?: boolean; out?: string }) => {
+      const c = compareRuns(loadRun(runA, 'run A'), loadRun(runB, 'run B'), { alpha: opts.alpha, margin: opts.margin, power: opts.power, paired: opts.paired === true });
+      out(opts.json ? `${JSON.stringify(c, null, 2)}\n` : `${formatCompareText(c)}\n`);
+      if (opts.out !== undefined) {
+        const files = writeCompareFiles(c, opts.out);
+        if (!opts.json) out(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
+      }
+      setExit(c.regression ? 1 : 0);
     });
 
   program

@@ -149,10 +149,11 @@ export interface LoadedRig {
 }
 
 /** Loads a rig config and the profile and cell files it names (paths relative to the config). */
-export function loadRig(file: string): LoadedRig {
+export function loadRig(file: string, options: { profile?: string } = {}): LoadedRig {
   const config = loadYaml(file, rigConfigSchema, 'rig config');
   const dir = path.dirname(file);
-  const profileFile = path.resolve(dir, config.rig.profile);
+  // A profile given on the command line replaces the config's (paths relative to the caller).
+  const profileFile = options.profile === undefined ? path.resolve(dir, config.rig.profile) : path.resolve(options.profile);
   return { file, config, profile: loadProfile(profileFile), profileFile, cell: loadYaml(path.resolve(dir, config.rig.cell), cellSchema, 'work cell') };
 }
 

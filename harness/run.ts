@@ -24,6 +24,8 @@ export const DEFAULT_RIG = path.join(ROOT, 'fixtures/rigs/sim.yaml');
 
 export interface RunOptions {
   rigFile: string;
+  /** Sim profile replacing the rig config's (a simulated firmware build). */
+  profileFile?: string;
   scenarios: readonly ScenarioDef[];
   trials: number;
   seed: number;
@@ -76,7 +78,7 @@ function makeRunId(rigId: string, seed: number): string {
 
 /** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
 export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Runner) => void }): Promise<RunResult> {
-  const loaded = loadRig(options.rigFile);
+  const loaded = loadRig(options.rigFile, options.profileFile === undefined ? {} : { profile: options.profileFile });
   const runId = makeRunId(loaded.config.rig.id, options.seed);
   const dir = path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
   try {
