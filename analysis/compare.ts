@@ -57,6 +57,8 @@ export interface RunData {
   trials: TrialRow[];
   /** Stage names by scenario, in order (from steps.csv). */
   stages: Map<string, string[]>;
+  /** Scenarios a sequential test stopped early, with its decision. */
+  stoppedEarly: { scenario: string; decision: string; trials: number }[];
 }
 
 export interface BuildStats {
@@ -159,10 +161,12 @@ export function loadRun(dir: string, which: string): RunData {
   let runId = path.basename(dir);
   let label = runId;
   let seed: number | undefined;
+  const stoppedEarly: RunData['stoppedEarly'] = [];
   const manifestFile = path.join(dir, 'manifest.json');
   if (existsSync(manifestFile)) {
     try {
-      const m = JSON.parse(readFileSync(manifestFile, 'utf8')) as { run_id?: string; seed?: number; profile?: { name?: string }; devices?: { name: string; firmware: string }[] };
+      const m = JSON.parse(readFileSync(manifestFile, 'utf8')) as { run_id?: string; seed?: number; profile?: { name?: string }; devices?: { name: string; firmware: string }[]; sequential?: { scenarios?: { scenario: string; decision: string; trials: number; stoppedBy: string }[] } };
+      for (const q of m.sequential?.scenarios ?? []) if (q.stoppedBy.endsWith('boundary')) stoppedEarly.push({ scenario: q.scenario, decision: q.decision, trials: q.trials });
       runId = m.run_id ?? runId;
       seed = m.seed;
       const fw = (m.devices ?? []).map((d) => `${d.name} ${d.firmware}`).join(', ');
@@ -171,7 +175,7 @@ export function loadRun(dir: string, which: string): RunData {
       // the manifest is a convenience here: trials.csv is the record
     }
   }
-  return { dir, runId, label, seed, trials, stages };
+  return { dir, runId, label, seed, trials, stages, stoppedEarly };
 }
 
 function buildStats(rows: readonly TrialRow[], stageCount: number, tauMs: number): BuildStats {
@@ -296,6 +300,11 @@ export function compareRuns(runA: RunData, runB: RunData, options: CompareOption
     throw new DexhilError('USAGE', `--paired: the runs share no initial-condition ids (seeds ${runA.seed ?? '?'} and ${runB.seed ?? '?'}), so their trials cannot be paired`, {
       hint: 'run build B with the same --seed as the baseline, or compare without --paired',
     });
+  }
+  for (const [which, run] of [['A', runA], ['B', runB]] as const) {
+    for (const q of run.stoppedEarly) {
+      notes.push(`run ${which} stopped ${q.scenario} after ${q.trials} trials when its sequential test decided "${q.decision}": that decision is the verdict for it; the fixed-sample p-values here do not allow for the early stop`);
+    }
   }
   if (!sameIcs) notes.push(`trials are not paired: the runs started from different initial conditions (seeds ${runA.seed ?? '?'} and ${runB.seed ?? '?'})`);
 

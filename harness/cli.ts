@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import { compareRuns, loadRun } from '../analysis/compare.ts';
+import { DEFAULT_SPRT } from '../analysis/sequential.ts';
 import { formatCompareText, writeCompareFiles } from '../analysis/compare-report.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import type { TraceMode } from '../reports/traces.ts';
@@ -84,9 +85,18 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
     .addOption(new Option('--trace <when>', 'raw traces of every device in <run>/traces (candump -L for CAN, timestamped lines for serial); auto: when a real device is in the rig').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--preflight <seconds>', 'watch every link this long before the first trial and stop if a device fails (default: 2 with a real device, 0 on a simulated rig)').argParser(nonNegativeInt('--preflight')))
+    .option('--baseline <run-dir>', "build A's run folder: this run (build B) is paired with it trial by trial (same --seed)")
+    .option('--stop-when-decided', 'with --baseline: stop each scenario once the sequential test (Wald SPRT on discordant pairs) decides; --trials is then the maximum')
+    .addOption(new Option('--sprt-p0 <rate>', 'sequential design: the baseline pass rate').argParser(fraction('--sprt-p0')).default(DEFAULT_SPRT.p0))
+    .addOption(new Option('--sprt-p1 <rate>', 'sequential design: the regressed pass rate to detect').argParser(fraction('--sprt-p1')).default(DEFAULT_SPRT.p1))
+    .addOption(new Option('--sprt-alpha <p>', 'sequential design: false-alarm rate').argParser(fraction('--sprt-alpha')).default(DEFAULT_SPRT.alpha))
+    .addOption(new Option('--sprt-power <p>', 'sequential design: power').argParser(fraction('--sprt-power')).default(DEFAULT_SPRT.power))
     .option('-q, --quiet', 'print only the summary')
     .option('--debug', 'print stack traces of errors')
-    .action(async (opts: { rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; quiet?: boolean }) => {
+    .action(async (opts: { rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) => {
+      if (opts.stopWhenDecided === true && opts.baseline === undefined) throw new DexhilError('USAGE', '--stop-when-decided needs --baseline <run-dir> (the run to pair with)');
+      if (opts.baseline !== undefined && !(opts.sprtP0 > opts.sprtP1)) throw new DexhilError('USAGE', `--sprt-p0 ${opts.sprtP0} must be above --sprt-p1 ${opts.sprtP1}: the design is a drop to detect`);
+      const design = { p0: opts.sprtP0, p1: opts.sprtP1, alpha: opts.sprtAlpha, power: opts.sprtPower };
       const names = (opts.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
       const scenarios = names.length === 0 ? SCENARIOS : names.map((n) => {
         const s = findScenario(n);
@@ -108,12 +118,15 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGTERM', onSignal);
       try {
         const result = await runPlan(
-          { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
+          { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
           { onRunner: (r) => (runner = r) },
         );
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
+        for (const q of result.sequential ?? []) {
+          out(`${q.scenario}: sequential test ${q.decision === 'undecided' ? 'undecided' : `decided ${q.decision.toUpperCase()}`} after ${q.trials} trials (${q.stoppedBy}; ${q.pairs} pairs, ${q.bWorse} with only A passing, ${q.bBetter} with only B passing, log LR ${q.llr.toFixed(2)})\n`);
+        }
         out(`report: ${path.relative(process.cwd(), result.dir) || '.'}\n`);
-        setExit(signalCode ?? 0);
+        setExit(signalCode ?? ((result.sequential ?? []).some((q) => q.decision === 'regression') ? 1 : 0));
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -10,10 +10,12 @@ import type { SimWorld } from '../drivers/sim/world/index.ts';
 import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
+import { loadRun } from '../analysis/compare.ts';
+import { Sprt, type SprtDecision, type SprtDesign } from '../analysis/sequential.ts';
 import { loadRig } from './config.ts';
 import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
-import { EventBus, type HarnessEvent, type RunInfo } from './events.ts';
+import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
 import { createRig } from './rig.ts';
 import { Runner } from './runner.ts';
 import type { ScenarioDef } from './scenario.ts';
@@ -46,6 +48,24 @@ export interface RunOptions {
    * a device that fails it stops the run before it starts. Default: 2 with a real device, else 0.
    */
   preflightSeconds?: number;
+  /**
+   * Build B against a baseline run folder (build A): trials pair by initial-condition id, and
+   * with `stopWhenDecided` each scenario stops once the sequential test decides.
+   */
+  baseline?: { dir: string; design: SprtDesign; stopWhenDecided: boolean };
+}
+
+/** What the sequential test decided for one scenario. */
+export interface SequentialResult {
+  scenario: string;
+  decision: SprtDecision | 'undecided';
+  /** Why it stopped: the boundary crossed, the maximum trial count, or the baseline's last trial. */
+  stoppedBy: 'upper boundary' | 'lower boundary' | 'maximum trials' | 'baseline exhausted' | 'run aborted';
+  trials: number;
+  pairs: number;
+  bWorse: number;
+  bBetter: number;
+  llr: number;
 }
 
 export interface RunResult {
@@ -56,6 +76,8 @@ export interface RunResult {
   wallSeconds: number;
   clockKind: 'real' | 'virtual';
   aborted: boolean;
+  /** Per scenario, when run against a baseline with a sequential test. */
+  sequential?: SequentialResult[];
 }
 
 export function harnessVersion(): { version: string; commit: string } {
@@ -79,6 +101,8 @@ function makeRunId(rigId: string, seed: number): string {
 /** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
 export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Runner) => void }): Promise<RunResult> {
   const loaded = loadRig(options.rigFile, options.profileFile === undefined ? {} : { profile: options.profileFile });
+  // The baseline is checked before any device is opened: a run that cannot pair fails at once.
+  const sequential = options.baseline === undefined ? undefined : sequentialPlan(options.baseline, options.seed, options.scenarios);
   const runId = makeRunId(loaded.config.rig.id, options.seed);
   const dir = path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
   try {
@@ -181,7 +205,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   try {
     for (const s of runnable) {
       if (runner.wasAborted) break;
-      await runner.runScenario(s, options.trials, options.seed);
+      await runner.runScenario(s, options.trials, options.seed, sequential?.stopAfter(s.name, options.trials));
     }
   } finally {
     simSeconds = rig.clock.nowMs() / 1000;
@@ -207,6 +231,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       wall_seconds: Number(wallSeconds.toFixed(3)),
       link_stats: linkStats,
       ...(preflight === undefined ? {} : { preflight }),
+      ...(sequential === undefined ? {} : { sequential: sequential.report(options.trials, runner.wasAborted) }),
       traces: traces.files(),
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
@@ -220,5 +245,67 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     wallSeconds,
     clockKind: rig.clock.kind,
     aborted: runner.wasAborted,
+    ...(sequential === undefined ? {} : { sequential: sequential.report(options.trials, runner.wasAborted).scenarios }),
+  };
+}
+
+/**
+ * The sequential test of each scenario against the baseline run: its trials by initial-condition
+ * id, one Sprt a scenario, and the stop rule the runner asks after each trial.
+ * @throws DexhilError USAGE when the baseline cannot be paired with this run.
+ */
+function sequentialPlan(baseline: NonNullable<RunOptions['baseline']>, seed: number, scenarios: readonly ScenarioDef[]) {
+  const base = loadRun(baseline.dir, '--baseline');
+  if (base.seed !== undefined && base.seed !== seed) {
+    throw new DexhilError('USAGE', `--baseline ${baseline.dir} ran with seed ${base.seed}, this run with seed ${seed}: trials pair by initial condition only with the same seed`, { hint: `add --seed ${base.seed}` });
+  }
+  for (const s of scenarios) {
+    const v = base.trials.find((r) => r.scenario === s.name)?.version;
+    if (v !== undefined && v !== s.version) throw new DexhilError('USAGE', `--baseline: scenario ${s.name} is version ${v} there and ${s.version} here; trials of different versions cannot be paired`);
+  }
+  const state = new Map<string, { sprt: Sprt; trials: number; stoppedBy?: SequentialResult['stoppedBy'] }>();
+  return {
+    stopAfter(scenario: string, maxTrials: number): ((r: TrialRecord) => boolean) | undefined {
+      const baseRows = new Map(base.trials.filter((r) => r.scenario === scenario).map((r) => [r.icId, r]));
+      if (baseRows.size === 0) return undefined; // not in the baseline: run it in full, nothing to pair
+      const st = { sprt: new Sprt(baseline.design), trials: 0 } as { sprt: Sprt; trials: number; stoppedBy?: SequentialResult['stoppedBy'] };
+      state.set(scenario, st);
+      const lastBaseTrial = Math.max(...[...baseRows.values()].map((r) => r.trial));
+      return (r) => {
+        st.trials = r.trial;
+        const a = baseRows.get(r.icId);
+        const judged = (o: string): boolean => o === 'pass' || o === 'fail';
+        if (a !== undefined && judged(a.outcome) && judged(r.outcome)) st.sprt.add(a.success, r.success);
+        if (st.sprt.decision !== undefined) {
+          st.stoppedBy = st.sprt.decision === 'regression' ? 'upper boundary' : 'lower boundary';
+          return baseline.stopWhenDecided;
+        }
+        if (r.trial >= maxTrials) st.stoppedBy = 'maximum trials';
+        else if (r.trial >= lastBaseTrial) {
+          st.stoppedBy = 'baseline exhausted';
+          return true;
+        }
+        return false;
+      };
+    },
+    report(maxTrials: number, aborted: boolean) {
+      const b = new Sprt(baseline.design).bounds;
+      return {
+        rule: 'Wald SPRT on discordant pairs, paired by initial-condition id with the baseline run',
+        baseline: path.resolve(baseline.dir),
+        design: { ...baseline.design, theta1: b.theta1, upper: b.upper, lower: b.lower, maxTrials },
+        stop_when_decided: baseline.stopWhenDecided,
+        scenarios: [...state.entries()].map(([scenario, st]): SequentialResult => ({
+          scenario,
+          decision: st.sprt.decision ?? 'undecided',
+          stoppedBy: st.stoppedBy ?? (aborted ? 'run aborted' : 'maximum trials'),
+          trials: st.trials,
+          pairs: st.sprt.pairs,
+          bWorse: st.sprt.bWorse,
+          bBetter: st.sprt.bBetter,
+          llr: Number(st.sprt.llr.toFixed(6)),
+        })),
+      };
+    },
   };
 }

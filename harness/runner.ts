@@ -53,11 +53,19 @@ export class Runner {
     return this.aborted;
   }
 
-  async runScenario(scenario: ScenarioDef, trials: number, seed: number): Promise<TrialRecord[]> {
+  /**
+   * Runs up to `trials` trials; `stopAfter` (a sequential test) may end the scenario early by
+   * returning true after a trial.
+   */
+  async runScenario(scenario: ScenarioDef, trials: number, seed: number, stopAfter?: (record: TrialRecord) => boolean): Promise<TrialRecord[]> {
     const clock = this.rig.clock;
     this.bus.emit({ type: 'scenario-start', scenario: scenario.name, version: scenario.version, trials, tMs: clock.nowMs() });
     const records: TrialRecord[] = [];
-    for (let t = 1; t <= trials && !this.aborted; t++) records.push(await this.runTrial(scenario, t, seed));
+    for (let t = 1; t <= trials && !this.aborted; t++) {
+      const record = await this.runTrial(scenario, t, seed);
+      records.push(record);
+      if (stopAfter?.(record) === true) break;
+    }
     this.bus.emit({ type: 'scenario-end', scenario: scenario.name, tMs: clock.nowMs() });
     return records;
   }
