@@ -1,6 +1,7 @@
 /**
- * The comparison statistics against published values and against SciPy (Debian python3-scipy,
- * installed by .ci/run) on random data made here, so the cases are not in the repository.
+ * The comparison statistics against published values and against SciPy and statsmodels (Debian
+ * python3-scipy, python3-statsmodels, installed by .ci/run; statsmodels for the Wilson and Newcombe
+ * intervals) on random data made here, so the cases are not in the repository.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -40,13 +41,14 @@ test('restricted mean time: without censoring before tau it is the mean of min(t
   t.true(close(r.variance, times.reduce((s, x) => s + (x - m) ** 2, 0) / times.length ** 2, 1e-12), `${r.variance}`);
 });
 
-const scipy = spawnSync(PYTHON, ['-c', 'import scipy.stats'], { stdio: 'ignore' }).status === 0;
+const scipy = spawnSync(PYTHON, ['-c', 'import scipy.stats, statsmodels.stats.proportion'], { stdio: 'ignore' }).status === 0;
 
 // Reads the cases as JSON on stdin and answers each with SciPy's value.
 const PY = String.raw`
 import json, sys
 import numpy as np
 from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 out = []
 for c in json.load(sys.stdin):
     k = c['kind']
@@ -62,6 +64,12 @@ for c in json.load(sys.stdin):
     elif k == 'perm':
         r = stats.permutation_test((c['x'], c['y']), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis), vectorized=True, permutation_type='independent', alternative='greater', n_resamples=np.inf)
         out.append(float(r.pvalue))
+    elif k == 'newcombe':
+        lo, hi = confint_proportions_2indep(c['b'], c['nB'], c['a'], c['nA'], method='newcomb', compare='diff', alpha=0.05)
+        out.append([float(lo), float(hi)])
+    elif k == 'wilson':
+        lo, hi = proportion_confint(c['k'], c['n'], alpha=0.05, method='wilson')
+        out.append([float(lo), float(hi)])
     elif k == 'gmr':
         la, lb = np.log(c['x']), np.log(c['y'])
         va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
@@ -71,7 +79,7 @@ for c in json.load(sys.stdin):
 print(json.dumps(out))
 `;
 
-(scipy ? test : test.skip)(`agrees with SciPy to 1e-6 on random tables and samples${scipy ? '' : ' (skipped: /usr/bin/python3 has no scipy; apt-get install python3-scipy)'}`, (t) => {
+(scipy ? test : test.skip)(`agrees with SciPy and statsmodels to 1e-6 on random tables and samples${scipy ? '' : ' (skipped: /usr/bin/python3 lacks scipy or statsmodels; apt-get install python3-scipy python3-statsmodels)'}`, (t) => {
   const rng = new Rng(Date.now() % 1e9); // fresh cases every run; the seed is in any failure message
   const seedNote = `cases from Rng(${rng.seed})`;
   const int = (lo: number, hi: number): number => lo + Math.floor(rng.float() * (hi - lo + 1));
@@ -86,6 +94,12 @@ print(json.dumps(out))
     ours.push(fisherBWorse(a, nA, b, nB));
     cases.push({ kind: 'boschloo', a, nA, b, nB });
     ours.push(boschlooBWorse(a, nA, b, nB));
+    cases.push({ kind: 'newcombe', a, nA, b, nB });
+    const nd = newcombeDiff(a, nA, b, nB);
+    ours.push([nd.lo, nd.hi]);
+    cases.push({ kind: 'wilson', k: a, n: nA });
+    const w = wilson(a, nA);
+    ours.push([w.lo, w.hi]);
     const m = int(0, 40);
     const k = int(0, m);
     cases.push({ kind: 'binom', k, n: m, p: 0.5 });
