@@ -16,7 +16,8 @@ import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
 import type { HarnessEvent } from './events.ts';
-import { DEFAULT_RIG, harnessVersion, runPlan } from './run.ts';
+import { prepareResume } from './resume.ts';
+import { DEFAULT_RIG, harnessVersion, runPlan, type RunOptions } from './run.ts';
 import type { Runner } from './runner.ts';
 
 function wholeNumber(name: string, min: number) {
@@ -91,9 +92,15 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--sprt-p1 <rate>', 'sequential design: the regressed pass rate to detect').argParser(fraction('--sprt-p1')).default(DEFAULT_SPRT.p1))
     .addOption(new Option('--sprt-alpha <p>', 'sequential design: false-alarm rate').argParser(fraction('--sprt-alpha')).default(DEFAULT_SPRT.alpha))
     .addOption(new Option('--sprt-power <p>', 'sequential design: power').argParser(fraction('--sprt-power')).default(DEFAULT_SPRT.power))
+    .option('--resume <run-dir>', 'continue an interrupted run with its own settings: the trials on disk are kept, the rest are run')
     .option('-q, --quiet', 'print only the summary')
     .option('--debug', 'print stack traces of errors')
-    .action(async (opts: { rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) => {
+    .action(async function (this: Command, opts: { resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) {
+      if (opts.resume !== undefined) {
+        // The run's own settings rule; any other run setting given here is a mistake worth saying.
+        const given = this.options.filter((o) => !['resume', 'quiet', 'debug'].includes(o.attributeName()) && this.getOptionValueSource(o.attributeName()) === 'cli');
+        if (given.length > 0) throw new DexhilError('USAGE', `--resume continues a run with its own settings; ${given.map((o) => o.long).join(', ')} cannot be given with it`, { hint: 'to run with other settings, start a new run' });
+      }
       if (opts.stopWhenDecided === true && opts.baseline === undefined) throw new DexhilError('USAGE', '--stop-when-decided needs --baseline <run-dir> (the run to pair with)');
       if (opts.baseline !== undefined && !(opts.sprtP0 > opts.sprtP1)) throw new DexhilError('USAGE', `--sprt-p0 ${opts.sprtP0} must be above --sprt-p1 ${opts.sprtP1}: the design is a drop to detect`);
       const design = { p0: opts.sprtP0, p1: opts.sprtP1, alpha: opts.sprtAlpha, power: opts.sprtPower };
@@ -117,10 +124,21 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const result = await runPlan(
-          { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), listeners: [progressPrinter(out, opts.quiet === true)], notice: (t) => process.stderr.write(`dexhil: ${t}\n`) },
-          { onRunner: (r) => (runner = r) },
-        );
+        const common = { listeners: [progressPrinter(out, opts.quiet === true)], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`) };
+        let plan: RunOptions;
+        if (opts.resume !== undefined) {
+          const resume = prepareResume(opts.resume);
+          for (const r of resume.repairs) process.stderr.write(`dexhil: repaired ${r}\n`);
+          const st = resume.settings;
+          out(`resuming ${resume.runId}: ${resume.records.length} trials on disk\n`);
+          plan = {
+            rigFile: st.rig_file, ...(st.profile_file === undefined ? {} : { profileFile: st.profile_file }), scenarios: resume.scenarios, trials: st.trials, seed: st.seed, trace: st.trace,
+            ...(st.preflight_seconds === undefined ? {} : { preflightSeconds: st.preflight_seconds }), ...(st.baseline === undefined ? {} : { baseline: st.baseline }), resume, ...common,
+          };
+        } else {
+          plan = { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), ...common };
+        }
+        const result = await runPlan(plan, { onRunner: (r) => (runner = r) });
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
         for (const q of result.sequential ?? []) {
           out(`${q.scenario}: sequential test ${q.decision === 'undecided' ? 'undecided' : `decided ${q.decision.toUpperCase()}`} after ${q.trials} trials (${q.stoppedBy}; ${q.pairs} pairs, ${q.bWorse} with only A passing, ${q.bBetter} with only B passing, log LR ${q.llr.toFixed(2)})\n`);

@@ -3,7 +3,7 @@
  * stream, run the scenarios, write the manifest and the summary, close the rig.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SimWorld } from '../drivers/sim/world/index.ts';
@@ -13,6 +13,7 @@ import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRun } from '../analysis/compare.ts';
 import { Sprt, type SprtDecision, type SprtDesign } from '../analysis/sequential.ts';
 import { loadRig } from './config.ts';
+import type { ResumeState, RunSettings } from './resume.ts';
 import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
@@ -53,6 +54,8 @@ export interface RunOptions {
    * with `stopWhenDecided` each scenario stops once the sequential test decides.
    */
   baseline?: { dir: string; design: SprtDesign; stopWhenDecided: boolean };
+  /** Continue this interrupted run (prepareResume): its folder, id and the trials on disk. */
+  resume?: ResumeState;
 }
 
 /** What the sequential test decided for one scenario. */
@@ -93,6 +96,19 @@ export function harnessVersion(): { version: string; commit: string } {
   return { version: pkg.version, commit };
 }
 
+/** Replaces a file in one step (write aside, flush, rename): a crash leaves the old or the new one whole. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
 function makeRunId(rigId: string, seed: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${stamp}-${rigId}-s${seed}-${process.pid}`;
@@ -103,14 +119,31 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const loaded = loadRig(options.rigFile, options.profileFile === undefined ? {} : { profile: options.profileFile });
   // The baseline is checked before any device is opened: a run that cannot pair fails at once.
   const sequential = options.baseline === undefined ? undefined : sequentialPlan(options.baseline, options.seed, options.scenarios);
-  const runId = makeRunId(loaded.config.rig.id, options.seed);
-  const dir = path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
+  const { resume } = options;
+  const runId = resume?.runId ?? makeRunId(loaded.config.rig.id, options.seed);
+  const dir = resume?.dir ?? path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
   try {
     mkdirSync(dir, { recursive: true });
   } catch (cause) {
     throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
   }
-  const traces = new TraceRecorder(dir, options.trace ?? 'auto');
+  const { version, commit } = harnessVersion();
+  const settings: RunSettings = {
+    rig_file: path.resolve(options.rigFile),
+    ...(options.profileFile === undefined ? {} : { profile_file: path.resolve(options.profileFile) }),
+    scenarios: options.scenarios.map((s) => s.name),
+    trials: options.trials,
+    seed: options.seed,
+    trace: options.trace ?? 'auto',
+    ...(options.preflightSeconds === undefined ? {} : { preflight_seconds: options.preflightSeconds }),
+    ...(options.baseline === undefined ? {} : { baseline: { ...options.baseline, dir: path.resolve(options.baseline.dir) } }),
+  };
+  const manifestFile = path.join(dir, 'manifest.json');
+  if (resume === undefined) {
+    // Settings first, before any device is opened: a run killed at any moment after this can be resumed.
+    writeAtomic(manifestFile, JSON.stringify({ harness: { name: 'dexhil', version, commit }, run_id: runId, status: 'starting', settings, started_at: new Date().toISOString() }, null, 2) + '\n');
+  }
+  const traces = new TraceRecorder(dir, options.trace ?? 'auto', resume !== undefined);
   const rig = await createRig(loaded, {
     seed: options.seed,
     traces,
@@ -122,8 +155,9 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     throw err;
   });
   const bus = new EventBus();
-  const csv = new CsvRecorder(dir, () => traces.lastSlice);
+  const csv = new CsvRecorder(dir, () => traces.lastSlice, resume !== undefined);
   const summary = new SummaryCollector();
+  for (const record of resume?.records ?? []) summary.listener({ type: 'trial-end', record });
   bus.subscribe(traces.listener); // before the CSV recorder: traces are on disk before their trial's row
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
@@ -149,8 +183,6 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     profile: loaded.profile.name,
     startedWallMs: rig.clock.wallMs(),
   };
-  const { version, commit } = harnessVersion();
-  const manifestFile = path.join(dir, 'manifest.json');
   const writeManifest = (extra: Record<string, unknown>): void => {
     const manifest = {
       harness: { name: 'dexhil', version, commit },
@@ -167,10 +199,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       scenarios: info.scenarios,
       skipped,
       rig_config: loaded.config,
-      started_at: new Date(info.startedWallMs).toISOString(),
+      started_at: resume?.previous.started_at ?? new Date(info.startedWallMs).toISOString(),
+      settings,
+      ...(resume === undefined ? {} : { resumed: [...(resume.previous.resumed ?? []), { at: new Date(info.startedWallMs).toISOString(), trials_on_disk: resume.records.length, repairs: resume.repairs }] }),
       ...extra,
     };
-    writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+    writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
   };
   writeManifest({ status: 'running' });
 
@@ -205,7 +239,11 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   try {
     for (const s of runnable) {
       if (runner.wasAborted) break;
-      await runner.runScenario(s, options.trials, options.seed, sequential?.stopAfter(s.name, options.trials));
+      const stopAfter = sequential?.stopAfter(s.name, options.trials);
+      // Resuming: the trials on disk count, also for the sequential test, which may have decided.
+      const before = (resume?.records ?? []).filter((r) => r.scenario === s.name).sort((x, y) => x.trial - y.trial);
+      if (before.some((r) => stopAfter?.(r) === true)) continue;
+      await runner.runScenario(s, options.trials, options.seed, stopAfter, resume?.done.get(s.name));
     }
   } finally {
     simSeconds = rig.clock.nowMs() / 1000;

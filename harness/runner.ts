@@ -54,14 +54,15 @@ export class Runner {
   }
 
   /**
-   * Runs up to `trials` trials; `stopAfter` (a sequential test) may end the scenario early by
-   * returning true after a trial.
+   * Runs up to `trials` trials, leaving out those in `done`; `stopAfter` (a sequential test) may
+   * end the scenario early by returning true after a trial.
    */
-  async runScenario(scenario: ScenarioDef, trials: number, seed: number, stopAfter?: (record: TrialRecord) => boolean): Promise<TrialRecord[]> {
+  async runScenario(scenario: ScenarioDef, trials: number, seed: number, stopAfter?: (record: TrialRecord) => boolean, done?: ReadonlySet<number>): Promise<TrialRecord[]> {
     const clock = this.rig.clock;
     this.bus.emit({ type: 'scenario-start', scenario: scenario.name, version: scenario.version, trials, tMs: clock.nowMs() });
     const records: TrialRecord[] = [];
     for (let t = 1; t <= trials && !this.aborted; t++) {
+      if (done?.has(t) === true) continue; // on disk already (a resumed run)
       const record = await this.runTrial(scenario, t, seed);
       records.push(record);
       if (stopAfter?.(record) === true) break;

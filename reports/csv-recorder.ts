@@ -1,10 +1,11 @@
 /**
  * The CSV recorder: a listener on the event stream that writes trials.csv, steps.csv and
- * corrections.csv. Rows of a trial are held until the trial ends and then appended to all three
- * files at once, so a crash loses at most the trial in progress. devices.csv (identity and link
- * health per device) is written when the run ends.
+ * corrections.csv. Rows of a trial are held until the trial ends, then its steps and corrections
+ * are written and flushed to disk (fsync), then its trial row, flushed too, before the next trial
+ * starts: a crash loses at most the trial in progress, and a trial row on disk has its details.
+ * devices.csv (identity and link health per device) is written when the run ends.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { HarnessEvent } from '../harness/events.ts';
@@ -17,6 +18,12 @@ export function toCsv(rows: readonly (readonly Cell[])[]): string {
   return rows.length === 0 ? '' : stringify(rows as Cell[][], { escape_formulas: true, record_delimiter: 'unix' });
 }
 
+/** Writes all of `text` (a write may take fewer bytes than given). */
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+}
+
 export class CsvRecorder {
   readonly files: { trials: string; steps: string; corrections: string; devices: string };
   private ctx: RunContext | undefined;
@@ -25,9 +32,16 @@ export class CsvRecorder {
   trialsWritten = 0;
 
   /** `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. */
+  private fds: { trials: number; steps: number; corrections: number } | undefined;
+
+  /**
+   * `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. With `resume`,
+   * the files of an interrupted run (repaired first) are appended to, not started afresh.
+   */
   constructor(
     readonly dir: string,
     private readonly traceSlice: () => string = () => '',
+    private readonly resume = false,
   ) {
     this.files = {
       trials: path.join(dir, 'trials.csv'),
@@ -47,9 +61,12 @@ export class CsvRecorder {
           rigMode: Object.entries(run.rigMode).map(([k, v]) => `${k}=${v}`).join(';'),
           firmware: run.devices.map((d) => `${d.name}=${d.firmware}`).join(';'),
         };
-        writeFileSync(this.files.trials, toCsv([[...TRIAL_COLUMNS]]));
-        writeFileSync(this.files.steps, toCsv([[...STEP_COLUMNS]]));
-        writeFileSync(this.files.corrections, toCsv([[...CORRECTION_COLUMNS]]));
+        const open = (file: string, columns: readonly string[]): number => {
+          // A new run starts each file with its header; a resumed one keeps what is there.
+          if (!this.resume || !existsSync(file) || statSync(file).size === 0) writeFileSync(file, toCsv([[...columns]]));
+          return openSync(file, 'a');
+        };
+        this.fds = { trials: open(this.files.trials, TRIAL_COLUMNS), steps: open(this.files.steps, STEP_COLUMNS), corrections: open(this.files.corrections, CORRECTION_COLUMNS) };
         break;
       }
       case 'attempt-end':
@@ -58,15 +75,23 @@ export class CsvRecorder {
       case 'correction':
         if (this.ctx) this.corrections.push(correctionRow(this.ctx, e.record));
         break;
-      case 'trial-end':
-        if (!this.ctx) break;
+      case 'trial-end': {
+        if (!this.ctx || !this.fds) break;
         // Steps and corrections first: a trial row on disk means its details are there too.
-        appendFileSync(this.files.steps, toCsv(this.steps));
-        appendFileSync(this.files.corrections, toCsv(this.corrections));
-        appendFileSync(this.files.trials, toCsv([trialRow(this.ctx, e.record, this.traceSlice())]));
+        const { steps, corrections, trials } = this.fds;
+        writeAll(steps, toCsv(this.steps));
+        writeAll(corrections, toCsv(this.corrections));
+        fsyncSync(steps);
+        fsyncSync(corrections);
+        writeAll(trials, toCsv([trialRow(this.ctx, e.record, this.traceSlice())]));
+        fsyncSync(trials);
         this.steps = [];
         this.corrections = [];
         this.trialsWritten++;
+        break;
+      }
+      case 'run-end':
+        this.close();
         break;
       case 'devices':
         if (this.ctx) writeFileSync(this.files.devices, toCsv([[...DEVICE_COLUMNS], ...e.devices.map((d) => deviceRow(this.ctx!, d))]));
@@ -75,4 +100,11 @@ export class CsvRecorder {
         break;
     }
   };
+
+  /** Closes the report files (the run ended). Safe to call twice. */
+  close(): void {
+    if (this.fds === undefined) return;
+    for (const fd of Object.values(this.fds)) closeSync(fd);
+    this.fds = undefined;
+  }
 }

@@ -16,7 +16,7 @@
  * numbers, 1-based, inclusive) goes into its trials.csv row, and every trace is written out
  * before that row is, so a row on disk means its traces are there too.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { CanFrame, CanTrace, LineTrace } from '../drivers/types.ts';
 import type { Clock } from '../harness/clock.ts';
@@ -53,7 +53,17 @@ class DeviceTrace {
   constructor(
     readonly info: TraceFile,
     private readonly absPath: string,
-  ) {}
+    resume: boolean,
+  ) {
+    if (resume && existsSync(absPath)) {
+      // Continue after what an interrupted run wrote: cut a torn last line, count the rest.
+      const buf = readFileSync(absPath);
+      const whole = buf.lastIndexOf(0x0a) + 1;
+      if (whole < buf.length) truncateSync(absPath, whole);
+      for (let i = 0; i < whole; i++) if (buf[i] === 0x0a) this.records++;
+      this.trialStart = this.records + 1;
+    }
+  }
 
   add(line: string): void {
     this.pending.push(line);
@@ -117,9 +127,11 @@ export class TraceRecorder implements TraceSink {
   /** The slices of the trial that ended last, as the trials.csv `traces` cell. */
   lastSlice = '';
 
+  /** With `resume`, traces of an interrupted run are continued, line numbers and all. */
   constructor(
     readonly dir: string,
     private readonly mode: TraceMode,
+    private readonly resume = false,
   ) {}
 
   /** Called by the rig factory once its clock exists; decides whether this run is traced. */
@@ -131,7 +143,7 @@ export class TraceRecorder implements TraceSink {
 
   private open(device: string, file: string, format: TraceFile['format']): DeviceTrace {
     const rel = path.join('traces', file);
-    const t = new DeviceTrace({ device, file: rel, format, records: 0 }, path.join(this.dir, rel));
+    const t = new DeviceTrace({ device, file: rel, format, records: 0 }, path.join(this.dir, rel), this.resume);
     this.traces.set(device, t);
     return t;
   }
