@@ -9,10 +9,12 @@
  *   3. Codecs: microseconds per arm frame encode/decode and per serial line encode/decode.
  *   4. Ingest (bench/ingest.ts): CAN frames/s and serial lines/s the host takes in, as a multiple
  *      of what the physical link carries.
+ *   5. Safety (bench/safety.ts): reaction time from a breaching sample's arrival to the stop
+ *      command's write, under full telemetry, over BENCH_BREACHES (default 2,000) breaches.
  *
  * The whole bench runs pinned to one core (taskset, when the machine has it), as ingest must be
  * measured. `npm run bench -- ingest codecs` runs only the named sections (e2e, devices, codecs,
- * ingest). Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
+ * ingest, safety). Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,8 +28,9 @@ import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
 import { quantile } from '../harness/stats.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { ingest } from './ingest.ts';
+import { safetyReaction } from './safety.ts';
 
-const SECTIONS = ['e2e', 'devices', 'codecs', 'ingest'] as const;
+const SECTIONS = ['e2e', 'devices', 'codecs', 'ingest', 'safety'] as const;
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));
 if (unknown.length > 0) {
@@ -149,3 +152,4 @@ if (run('e2e')) await endToEnd();
 if (run('devices')) await perDevice();
 if (run('codecs')) codecs();
 if (run('ingest')) await ingest(REPS);
+if (run('safety')) await safetyReaction(Number(process.env['BENCH_BREACHES'] ?? 2000));

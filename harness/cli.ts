@@ -144,7 +144,8 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
           out(`${q.scenario}: sequential test ${q.decision === 'undecided' ? 'undecided' : `decided ${q.decision.toUpperCase()}`} after ${q.trials} trials (${q.stoppedBy}; ${q.pairs} pairs, ${q.bWorse} with only A passing, ${q.bBetter} with only B passing, log LR ${q.llr.toFixed(2)})\n`);
         }
         out(`report: ${path.relative(process.cwd(), result.dir) || '.'}\n`);
-        setExit(signalCode ?? ((result.sequential ?? []).some((q) => q.decision === 'regression') ? 1 : 0));
+        if (result.stoppedBecause !== undefined && signalCode === undefined) process.stderr.write(`dexhil: the run stopped early: ${result.stoppedBecause}\n`);
+        setExit(signalCode ?? (result.stoppedBecause !== undefined ? 4 : (result.sequential ?? []).some((q) => q.decision === 'regression') ? 1 : 0));
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -10,6 +10,14 @@
  */
 import { AbortedError } from './errors.ts';
 
+/**
+ * Wall-clock nanoseconds for measuring how long in-process work takes (e.g. the safety reaction
+ * time) whatever the run's clock: a virtual clock does not move while code runs.
+ */
+export function monotonicNs(): bigint {
+  return process.hrtime.bigint();
+}
+
 export interface TimerHandle {
   cancel(): void;
 }

@@ -56,7 +56,52 @@ const ftDevice = z
   })
   .refine(hasPort, portMissing);
 
+const axisLimits = z.strictObject({
+  /** Limit on the force magnitude, N. */
+  forceN: z.number().positive().optional(),
+  /** Limit on the torque magnitude, N·m. */
+  torqueNm: z.number().positive().optional(),
+  fx: z.number().positive().optional(),
+  fy: z.number().positive().optional(),
+  fz: z.number().positive().optional(),
+  tx: z.number().positive().optional(),
+  ty: z.number().positive().optional(),
+  tz: z.number().positive().optional(),
+  /** Sensor temperature, °C. */
+  tempC: z.number().positive().optional(),
+});
+
+/**
+ * The safety supervisor's limits (harness/safety.ts). Defaults suit the simulated rig; a real rig
+ * sets its own. The supervisor always runs: there is no switch to turn it off.
+ */
+const safetySchema = z
+  .strictObject({
+    /** Every F/T sensor: force and torque magnitude, sensor temperature. */
+    forceN: z.number().positive().default(60),
+    torqueNm: z.number().positive().default(6),
+    ftTempC: z.number().positive().default(70),
+    /** Per sensor (by device name): magnitude or per-axis limits that replace the defaults. */
+    sensors: z.record(name, axisLimits).default({}),
+    /** Arm joints: position range (one [min, max] for all joints, rad), speed, motor temperature. */
+    jointRangeRad: z.tuple([z.number(), z.number()]).default([-3.1, 3.1]),
+    jointVelocityRadS: z.number().positive().default(4),
+    motorTempC: z.number().positive().default(80),
+    /** Hand motor current, A. */
+    handCurrentA: z.number().positive().default(1.5),
+    /** A device is lost when nothing arrives for this many of its expected periods... */
+    watchdogPeriods: z.number().min(2).default(5),
+    /** ...and for at least this long, ms. */
+    watchdogMinMs: z.number().min(10).default(100),
+    /** After a safe stop: go on with the next trial, or end the run. */
+    onBreach: z.enum(['continue', 'abort']).default('continue'),
+  })
+  .refine((s) => s.jointRangeRad[0] < s.jointRangeRad[1], { message: 'jointRangeRad: min must be below max', path: ['jointRangeRad'] });
+
+export type SafetyConfig = z.infer<typeof safetySchema>;
+
 export const rigConfigSchema = z.strictObject({
+  safety: safetySchema.default(() => safetySchema.parse({})),
   rig: z.strictObject({
     id: name,
     profile: z.string().default('../profiles/default.yaml'),

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'PORT_OPEN'
   | 'EMULATOR'
   | 'PREFLIGHT'
+  | 'SAFETY'
   | 'INTERNAL';
 
 export class DexhilError extends Error {

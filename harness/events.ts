@@ -47,6 +47,13 @@ export interface AttemptRecord {
   measurements: Measurement[];
 }
 
+/**
+ * Whose fault a trial that was not a clean pass is: the task (the scenario failed, or pushed a
+ * limit), the firmware (a device refused, rebooted or reported an error), the rig (a link lost,
+ * a device silent, a failed reset), or the harness (a bug of ours). Empty for a pass or an abort.
+ */
+export type FaultDomain = 'task' | 'firmware' | 'rig' | 'harness';
+
 export interface TrialRecord {
   scenario: string;
   scenarioVersion: string;
@@ -60,6 +67,7 @@ export interface TrialRecord {
   stagesTotal: number;
   rubricScore: number;
   failureLabel: string;
+  faultDomain: FaultDomain | '';
   corrections: Record<string, number>;
   startMs: number;
   durationMs: number;
@@ -107,7 +115,7 @@ export type HarnessEvent =
   | { type: 'attempt-end'; record: AttemptRecord }
   | { type: 'measurement'; scenario: string; trial: number; stage: string; measurement: Measurement; tMs: number }
   | { type: 'correction'; record: CorrectionRecord }
-  | { type: 'fault'; scenario: string; trial: number; device: string; code: string; message: string; tMs: number }
+  | { type: 'fault'; scenario: string; trial: number; device: string; code: string; message: string; tMs: number; domain?: FaultDomain; reactionUs?: number }
   | { type: 'sample'; channel: string; value: number; tMs: number };
 
 export type Listener = (event: HarnessEvent) => void;

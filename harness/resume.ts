@@ -59,6 +59,7 @@ function recordOf(row: Record<string, string>): TrialRecord {
     stagesTotal: Number(row['stages_total']),
     rubricScore: Number(row['rubric_score']),
     failureLabel: row['failure_label'] ?? '',
+    faultDomain: (row['fault_domain'] ?? '') as TrialRecord['faultDomain'],
     corrections,
     startMs: 0,
     durationMs: Number(row['duration_ms']),

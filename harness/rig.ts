@@ -247,6 +247,9 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
         const ok = await operatorConfirm(`Reset the ${task} scene (initial condition ${icSeed.toString(16)}), then press Enter (or type 'skip'): `);
         if (!ok) return { ok: false, reason: 'operator skipped the reset' };
       }
+      // After a safe stop the motors are disabled and the hand idle: bring them back first.
+      if (arm && arm.state === 'inactive') await arm.activate(signal);
+      if (hand && hand.state === 'inactive') await hand.activate(signal);
       if (hand) await hand.setPosture(POSTURES.open, 0.3, signal);
       if (arm) {
         const r = await arm.moveTo(homeQ, { toleranceRad: 0.01, timeoutMs: 15000, ...(signal ? { signal } : {}) });

@@ -19,6 +19,7 @@ import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
 import { createRig } from './rig.ts';
 import { Runner } from './runner.ts';
+import { SafetySupervisor } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
 
@@ -79,6 +80,8 @@ export interface RunResult {
   wallSeconds: number;
   clockKind: 'real' | 'virtual';
   aborted: boolean;
+  /** Why the run ended before its plan was done (e.g. `safety.onBreach: abort`), if it did. */
+  stoppedBecause?: string;
   /** Per scenario, when run against a baseline with a sequential test. */
   sequential?: SequentialResult[];
 }
@@ -229,7 +232,16 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     }
   }
 
-  const runner = new Runner(rig, bus);
+  // The safety supervisor watches every device from here to the end; scenarios cannot reach it.
+  const periods: Record<string, number> = {};
+  for (const [name, dev] of Object.entries(loaded.config.devices)) periods[name] = 1000 / (dev.kind === 'arm' ? dev.holdHz : dev.streamHz);
+  let runnerRef: Runner | undefined;
+  const supervisor = new SafetySupervisor(rig, loaded.config.safety, periods, (stop) => {
+    runnerRef?.interruptTrial(stop);
+    if (loaded.config.safety.onBreach === 'abort') runnerRef?.stopAfterTrial(`safety stop: ${stop.message} (safety.onBreach: abort)`);
+  });
+  const runner = new Runner(rig, bus, supervisor);
+  runnerRef = runner;
   control?.onRunner?.(runner);
   const wall0 = performance.now();
   let simSeconds = 0;
@@ -251,6 +263,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     const endedWallMs = rig.clock.wallMs();
     const upS = rig.clock.nowMs() / 1000;
     // Link counters after the close, so they count the closing traffic as the traces do.
+    supervisor.close();
     await rig.close();
     traces.close();
     const linkStats = rig.linkStats();
@@ -263,7 +276,9 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     });
     bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });
     writeManifest({
-      status: runner.wasAborted ? 'aborted' : 'complete',
+      status: runner.wasAborted || runner.stoppedBecause !== undefined ? 'aborted' : 'complete',
+      ...(runner.stoppedBecause === undefined ? {} : { stopped_because: runner.stoppedBecause }),
+      safety: { limits: loaded.config.safety, trips: supervisor.trips },
       ended_at: new Date(endedWallMs).toISOString(),
       sim_seconds: Number(simSeconds.toFixed(3)),
       wall_seconds: Number(wallSeconds.toFixed(3)),
@@ -283,6 +298,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     wallSeconds,
     clockKind: rig.clock.kind,
     aborted: runner.wasAborted,
+    ...(runner.stoppedBecause === undefined ? {} : { stoppedBecause: runner.stoppedBecause }),
     ...(sequential === undefined ? {} : { sequential: sequential.report(options.trials, runner.wasAborted).scenarios }),
   };
 }

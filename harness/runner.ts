@@ -9,7 +9,7 @@
 import { hash32 } from '../drivers/sim/rng.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
 import { AbortedError, DexhilError } from './errors.ts';
-import type { AttemptOutcome, CorrectionRecord, EventBus, Measurement, Outcome, TrialRecord } from './events.ts';
+import type { AttemptOutcome, CorrectionRecord, EventBus, FaultDomain, Measurement, Outcome, TrialRecord } from './events.ts';
 import type { Rig } from './rig.ts';
 import { TaskFailure, type ScenarioDef, type StageContext, type StageDef, type Trigger } from './scenario.ts';
 
@@ -34,14 +34,54 @@ class StageTimeout extends DexhilError {
   }
 }
 
+/** What the runner needs of the safety supervisor (harness/safety.ts). */
+export interface TrialGuard {
+  /** Waits for a previous trip's staged stop, then re-arms for the coming trial. */
+  nextTrial(): Promise<void>;
+}
+
 export class Runner {
   private aborted = false;
   private readonly runAbort = new AbortController();
+  /** The trial in progress: its abort controller and where it is. */
+  private current: { scenario: string; trial: number; startMs: number; abort: AbortController } | undefined;
+  private stopReason: string | undefined;
 
   constructor(
     private readonly rig: Rig,
     private readonly bus: EventBus,
+    private readonly guard?: TrialGuard,
   ) {}
+
+  /**
+   * Ends the trial in progress with `err` (a safety stop, a lost device): it becomes `error` with
+   * the error's label and fault domain. The fault is reported as an event either way.
+   */
+  interruptTrial(err: DexhilError & { label?: string; trip?: { device: string; domain: FaultDomain; reactionUs: number | undefined } }): void {
+    const c = this.current;
+    this.bus.emit({
+      type: 'fault',
+      scenario: c?.scenario ?? '',
+      trial: c?.trial ?? 0,
+      device: err.trip?.device ?? 'rig',
+      code: err.label ?? errorLabel(err),
+      message: err.message,
+      tMs: c === undefined ? this.rig.clock.nowMs() : this.rig.clock.nowMs() - c.startMs,
+      domain: err.trip?.domain ?? domainOf(err),
+      ...(err.trip?.reactionUs === undefined ? {} : { reactionUs: err.trip.reactionUs }),
+    });
+    c?.abort.abort(err);
+  }
+
+  /** Ends the run after the trial in progress (which keeps its own outcome). */
+  stopAfterTrial(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
+  /** Why the run stopped before its plan was done (an abort, or stopAfterTrial), if it did. */
+  get stoppedBecause(): string | undefined {
+    return this.stopReason;
+  }
 
   /** Stops the run: the current trial ends `aborted` (motion held), no further trial starts. */
   abort(reason: string): void {
@@ -61,7 +101,7 @@ export class Runner {
     const clock = this.rig.clock;
     this.bus.emit({ type: 'scenario-start', scenario: scenario.name, version: scenario.version, trials, tMs: clock.nowMs() });
     const records: TrialRecord[] = [];
-    for (let t = 1; t <= trials && !this.aborted; t++) {
+    for (let t = 1; t <= trials && !this.aborted && this.stopReason === undefined; t++) {
       if (done?.has(t) === true) continue; // on disk already (a resumed run)
       const record = await this.runTrial(scenario, t, seed);
       records.push(record);
@@ -80,9 +120,11 @@ export class Runner {
     const startMs = clock.nowMs();
     const wallStartMs = clock.wallMs();
     const wallT0 = performance.now();
+    await this.guard?.nextTrial();
     bus.emit({ type: 'trial-start', scenario: scenario.name, trial, icId, tMs: startMs });
 
     const trialAbort = new AbortController();
+    this.current = { scenario: scenario.name, trial, startMs, abort: trialAbort };
     const onRunAbort = (): void => trialAbort.abort(this.runAbort.signal.reason);
     this.runAbort.signal.addEventListener('abort', onRunAbort, { once: true });
     const trialTimer = clock.setTimer(scenario.trialTimeoutMs, () => trialAbort.abort(new StageTimeout(`trial ${trial}`, scenario.trialTimeoutMs)));
@@ -102,6 +144,7 @@ export class Runner {
     const memo = new Map<string, number>();
     let outcome: Outcome = 'pass';
     let failureLabel = '';
+    let faultDomain: FaultDomain | '' = '';
     let stagesReached = 0;
     let rubric = 0;
     let firstAttemptSuccess = true;
@@ -117,6 +160,7 @@ export class Runner {
       if (!reset.ok) {
         outcome = 'error';
         failureLabel = 'reset-failed';
+        faultDomain = 'rig';
         bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'reset-failed', message: reset.reason ?? 'reset failed', tMs: clock.nowMs() - startMs });
       } else {
         stages: for (const [stageIndex, stage] of scenario.stages.entries()) {
@@ -153,6 +197,7 @@ export class Runner {
             bus.emit({ type: 'stage-end', scenario: scenario.name, trial, stage: stage.name, reached: false, tMs: clock.nowMs() - startMs });
             outcome = result.outcome === 'failed' ? 'fail' : result.outcome;
             failureLabel = result.outcome === 'failed' ? result.label : `${stage.name}-${result.label}`;
+            faultDomain = outcome === 'fail' || outcome === 'timeout' ? 'task' : outcome === 'error' ? result.domain : '';
             break stages;
           }
         }
@@ -160,8 +205,11 @@ export class Runner {
     } catch (err) {
       outcome = this.aborted ? 'aborted' : err instanceof StageTimeout ? 'timeout' : 'error';
       failureLabel = outcome === 'timeout' ? 'trial-timeout' : outcome === 'aborted' ? 'aborted' : errorLabel(err);
-      if (outcome === 'error') bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: failureLabel, message: err instanceof Error ? err.message : String(err), tMs: clock.nowMs() - startMs });
+      faultDomain = outcome === 'timeout' ? 'task' : outcome === 'error' ? domainOf(err) : '';
+      // An interrupted trial's fault was reported when it was raised.
+      if (outcome === 'error' && err !== trialAbort.signal.reason) bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: failureLabel, message: err instanceof Error ? err.message : String(err), tMs: clock.nowMs() - startMs, domain: faultDomain || 'harness' });
     } finally {
+      this.current = undefined;
       trialTimer.cancel();
       this.runAbort.signal.removeEventListener('abort', onRunAbort);
       for (const u of unsubs) u();
@@ -184,6 +232,7 @@ export class Runner {
       stagesTotal: scenario.stages.length,
       rubricScore: totalWeight > 0 ? rubric / totalWeight : 0,
       failureLabel,
+      faultDomain,
       corrections,
       startMs,
       durationMs: clock.nowMs() - startMs,
@@ -207,7 +256,7 @@ export class Runner {
     memo: Map<string, number>,
     corrections: Record<string, number>,
     emitCorrection: (c: Omit<CorrectionRecord, 'scenario' | 'trial'>) => void,
-  ): Promise<{ outcome: AttemptOutcome; label: string }> {
+  ): Promise<{ outcome: AttemptOutcome; label: string; domain: FaultDomain }> {
     const { rig, bus } = this;
     const clock = rig.clock;
     const ac = new AbortController();
@@ -262,6 +311,7 @@ export class Runner {
     };
     let outcome: AttemptOutcome = 'done';
     let label = '';
+    let domain: FaultDomain = 'task';
     try {
       await this.guarded(ac.signal, stage.run(ctx));
     } catch (err) {
@@ -277,6 +327,7 @@ export class Runner {
       } else {
         outcome = 'error';
         label = errorLabel(err);
+        domain = domainOf(err);
       }
       await rig.holdAll();
     } finally {
@@ -287,8 +338,9 @@ export class Runner {
       type: 'attempt-end',
       record: { scenario: scenario.name, trial, stage: stage.name, stageIndex, attempt, startMs: started - trialStartMs, durationMs: clock.nowMs() - started, outcome, failureLabel: label, measurements },
     });
-    if (outcome === 'timeout' && trialSignal.aborted) throw trialSignal.reason;
-    return { outcome, label };
+    // The whole trial was stopped (its timeout, a safety stop, a lost device): end it with that.
+    if (trialSignal.aborted && !this.aborted) throw trialSignal.reason;
+    return { outcome, label, domain };
   }
 
   /** Resolves with `p`, or rejects as soon as `signal` aborts, even if `p` ignores the signal. */
@@ -315,6 +367,30 @@ export class Runner {
 }
 
 function errorLabel(err: unknown): string {
+  const own = (err as { label?: unknown } | undefined)?.label;
+  if (typeof own === 'string') return own;
   if (err instanceof DexhilError) return err.code.toLowerCase().replaceAll('_', '-');
   return 'harness-error';
+}
+
+/** Whose fault an error is (see FaultDomain). */
+export function domainOf(err: unknown): FaultDomain {
+  const trip = (err as { trip?: { domain?: FaultDomain } } | undefined)?.trip;
+  if (trip?.domain !== undefined) return trip.domain;
+  if (!(err instanceof DexhilError)) return 'harness';
+  switch (err.code) {
+    case 'DEVICE_REFUSED':
+    case 'PROTOCOL':
+    case 'PROTOCOL_VERSION':
+      return 'firmware';
+    case 'DEVICE_TIMEOUT':
+    case 'DEVICE_STATE':
+    case 'PORT_NOT_FOUND':
+    case 'PORT_OPEN':
+    case 'RESET_FAILED':
+    case 'SAFETY':
+      return 'rig';
+    default:
+      return 'harness';
+  }
 }

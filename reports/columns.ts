@@ -15,7 +15,7 @@ type Cell = string | number;
 
 export const TRIAL_COLUMNS = [
   'run_id', 'rig_id', 'rig_mode', 'scenario', 'scenario_version', 'trial', 'ic_id', 'seed', 'outcome', 'success',
-  'first_attempt_success', 'stages_reached', 'stages_total', 'rubric_score', 'failure_label', 'corrections_total',
+  'first_attempt_success', 'stages_reached', 'stages_total', 'rubric_score', 'failure_label', 'fault_domain', 'corrections_total',
   'corrections_by_kind', 'duration_ms', 'timeout_ms', 'peak_force_n', 'firmware', 'started_at', 'wall_ms', 'traces',
 ] as const;
 
@@ -46,7 +46,7 @@ export function trialRow(ctx: RunContext, r: TrialRecord, traces = ''): Cell[] {
   const kinds = Object.entries(r.corrections).sort(([a], [b]) => a.localeCompare(b));
   return [
     ctx.runId, ctx.rigId, ctx.rigMode, r.scenario, r.scenarioVersion, r.trial, r.icId, r.seed, r.outcome, bool(r.success),
-    bool(r.firstAttemptSuccess), r.stagesReached, r.stagesTotal, num(r.rubricScore), r.failureLabel,
+    bool(r.firstAttemptSuccess), r.stagesReached, r.stagesTotal, num(r.rubricScore), r.failureLabel, r.faultDomain,
     kinds.reduce((s, [, n]) => s + n, 0), kinds.map(([k, n]) => `${k}=${n}`).join(';'), ms(r.durationMs), r.timeoutMs,
     num(r.peakForceN, 2), ctx.firmware, new Date(r.wallStartMs).toISOString(), ms(r.wallMs), traces,
   ];

@@ -8,7 +8,7 @@ const ctx = { runId: 'run-1', rigId: 'sim-bench', rigMode: 'arm=sim;hand=sim', f
 
 test('CSV rows match the golden file and read back with a CSV parser', (t) => {
   const rows = [
-    trialRow(ctx, { scenario: 'zipper', scenarioVersion: '1.0.0', trial: 1, icId: '00c0ffee', seed: 7, outcome: 'fail', success: false, firstAttemptSuccess: false, stagesReached: 3, stagesTotal: 5, rubricScore: 0.6, failureLabel: 'snag-unrecovered', corrections: { 'snag-recovery': 3, realign: 1 }, startMs: 0, durationMs: 12345.67, timeoutMs: 120000, peakForceN: 17.251, wallStartMs: 0, wallMs: 12.5 }, 'arm.log:29-1596;hand.serial.txt:7-308'),
+    trialRow(ctx, { scenario: 'zipper', scenarioVersion: '1.0.0', trial: 1, icId: '00c0ffee', seed: 7, outcome: 'fail', success: false, firstAttemptSuccess: false, stagesReached: 3, stagesTotal: 5, rubricScore: 0.6, failureLabel: 'snag-unrecovered', faultDomain: 'task', corrections: { 'snag-recovery': 3, realign: 1 }, startMs: 0, durationMs: 12345.67, timeoutMs: 120000, peakForceN: 17.251, wallStartMs: 0, wallMs: 12.5 }, 'arm.log:29-1596;hand.serial.txt:7-308'),
     stepRow(ctx, { scenario: 'zipper', trial: 1, stage: 'pull', stageIndex: 3, attempt: 1, startMs: 5000, durationMs: 4000, outcome: 'failed', failureLabel: 'snag-unrecovered', measurements: [{ name: 'pull.peak_force', value: 17.251, unit: 'N', max: 22, ok: true }] }),
     correctionRow(ctx, { scenario: 'zipper', trial: 1, stage: 'pull', attempt: 1, tMs: 6000, kind: 'snag-recovery', triggerCheck: 'wrist.fx', triggerValue: 16.4, triggerUnit: 'N', actor: 'scenario', recovered: false, durationMs: 900 }),
   ];
@@ -16,8 +16,8 @@ test('CSV rows match the golden file and read back with a CSV parser', (t) => {
   t.is(text, readFileSync('test/fixtures/golden-rows.csv', 'utf8'));
   const back = parse(text, { relax_column_count: true }) as string[][];
   t.is(back.length, 3);
-  t.is(back[0]![16], 'realign=1;snag-recovery=3');
-  t.is(back[0]![20], 'arm=1.4.2;hand==cmd|calc');
+  t.is(back[0]![17], 'realign=1;snag-recovery=3');
+  t.is(back[0]![21], 'arm=1.4.2;hand==cmd|calc');
 });
 
 test('cells that start like a spreadsheet formula are escaped', (t) => {

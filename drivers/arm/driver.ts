@@ -11,7 +11,7 @@
  * watchdog fed and feedback flowing) and leaves the bus free: a 7-joint arm at 100 Hz takes about
  * 19% of a 1 Mbit/s bus for nothing otherwise.
  */
-import type { Clock, TimerHandle } from '../../harness/clock.ts';
+import { monotonicNs, type Clock, type TimerHandle } from '../../harness/clock.ts';
 import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
 import type { CanChannel } from '../transport/can.ts';
 import type { CanFrame, CanTrace, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
@@ -73,6 +73,11 @@ export class ArmDriver {
   private readonly faultListeners = new Set<ArmFaultListener>();
   private readonly onFrameBound = (frame: CanFrame): void => this.onFrame(frame);
   private feedbackSeen = 0;
+  private readonly feedbackListeners = new Set<(f: JointFeedback) => void>();
+  /** Clock time (ms) of the last frame from a motor; undefined before the first. */
+  lastRxMs: number | undefined;
+  /** monotonicNs() when the frame being handled arrived (for reaction times). */
+  lastRxMonoNs = 0n;
   private speedRadS: number;
   private movesInProgress = 0;
   private idleTicks = 0;
@@ -94,6 +99,12 @@ export class ArmDriver {
 
   get joints(): number {
     return this.options.joints;
+  }
+
+  /** Every joint's feedback as it arrives (the safety supervisor checks it). */
+  onFeedback(listener: (f: JointFeedback) => void): () => void {
+    this.feedbackListeners.add(listener);
+    return () => this.feedbackListeners.delete(listener);
   }
 
   onFault(listener: ArmFaultListener): () => void {
@@ -227,6 +238,18 @@ export class ArmDriver {
     }
   }
 
+  /**
+   * Emergency hold: the setpoint becomes the measured position and is sent to every motor now,
+   * not at the next control tick. Returns without waiting for anything.
+   */
+  stopNow(): void {
+    this.hold();
+    if (this.state !== 'active') return;
+    for (let j = 0; j < this.joints; j++) {
+      this.send(this.options.codec.command(j + 1, { positionRad: this.setpoint[j]!, velocityRadS: 0, kp: this.options.kp, kd: this.options.kd, torqueFfNm: 0 }));
+    }
+  }
+
   /** Holds, then disables every motor and stops the control loop. -> inactive. */
   async deactivate(): Promise<void> {
     if (this.state !== 'active') return;
@@ -273,6 +296,7 @@ export class ArmDriver {
   }
 
   private onFrame(frame: CanFrame): void {
+    this.lastRxMonoNs = monotonicNs();
     this.options.trace?.(frame, frame.tsNs ?? this.options.clock.nowNs());
     const d = this.options.codec.decode(frame);
     if (d.kind === 'feedback') {
@@ -300,6 +324,8 @@ export class ArmDriver {
     this.torqueNm[j] = f.torqueNm;
     this.tempC[j] = Math.max(f.tempMosC, f.tempRotorC);
     this.feedbackSeen++;
+    this.lastRxMs = this.options.clock.nowMs();
+    for (const l of this.feedbackListeners) l(f);
     if (f.error !== 0) for (const l of this.faultListeners) l(f.joint, f.error, MOTOR_ERRORS[f.error] ?? `error ${f.error}`);
   }
 

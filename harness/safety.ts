@@ -1,0 +1,209 @@
+/**
+ * The safety supervisor: the last line between a scenario and the hardware. It runs beside the
+ * runner, not inside scenario code, and a scenario cannot switch it off (scenarios see only the
+ * Rig API). It checks every sample as it arrives, in the driver's own receive callback:
+ *
+ * - force/torque sensors: force and torque magnitude, per-axis limits, temperature;
+ * - arm: joint positions against their range, joint speed, motor temperature, motor error codes;
+ * - hand: motor currents;
+ * - every device: a heartbeat watchdog (nothing received for `watchdogPeriods` expected periods).
+ *
+ * On a breach it stops the rig at once (the arm's hold setpoints are written to every motor in the
+ * same callback, the hand is told to hold), records the reaction time from the offending sample's
+ * arrival to that write, and tells the runner, which emits a `fault` event with the value and the
+ * limit and ends the trial as `error` with the fault's label and domain. Then, staged, it disables
+ * the arm's motors and idles the hand (zero current). It stays tripped until the next trial.
+ */
+import type { JointFeedback } from '../drivers/arm/codec.ts';
+import { forceMagnitudeN } from '../drivers/types.ts';
+import { monotonicNs, type TimerHandle } from './clock.ts';
+import type { SafetyConfig } from './config.ts';
+import { DexhilError } from './errors.ts';
+import type { FaultDomain } from './events.ts';
+import type { Rig } from './rig.ts';
+
+/** A trip: what was breached, where, by how much, and how fast the rig was stopped. */
+export interface SafetyTrip {
+  device: string;
+  /** What was checked, e.g. `fz`, `force`, `joint3.velocity`, `heartbeat`. */
+  quantity: string;
+  value: number;
+  limit: number;
+  unit: string;
+  domain: FaultDomain;
+  /** Wall-clock time from the sample's arrival to the stop command's write, µs (undefined for a silence). */
+  reactionUs: number | undefined;
+  message: string;
+}
+
+/** The error a trip ends the trial with. */
+export class SafetyStop extends DexhilError {
+  constructor(readonly trip: SafetyTrip) {
+    super('SAFETY', trip.message);
+  }
+  get label(): string {
+    return `safety:${this.trip.device}.${this.trip.quantity}`;
+  }
+}
+
+export interface DeviceRates {
+  /** Expected period between messages, ms, per device name. */
+  [device: string]: number;
+}
+
+export class SafetySupervisor {
+  private tripped: SafetyTrip | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private watchdog: TimerHandle | undefined;
+  private staged: Promise<void> = Promise.resolve();
+  /** Every trip of the run, in order. */
+  readonly trips: SafetyTrip[] = [];
+
+  /**
+   * `periods` gives each device's expected message period (ms) for the watchdog. `onTrip` is told
+   * after the rig was stopped (the runner ends the trial).
+   */
+  constructor(
+    private readonly rig: Rig,
+    limits: SafetyConfig,
+    periods: DeviceRates,
+    private readonly onTrip: (stop: SafetyStop) => void,
+  ) {
+    for (const s of rig.sensors) {
+      const own = limits.sensors[s.name] ?? {};
+      const forceN = own.forceN ?? limits.forceN;
+      const torqueNm = own.torqueNm ?? limits.torqueNm;
+      const tempC = own.tempC ?? limits.ftTempC;
+      const axes = (['fx', 'fy', 'fz', 'tx', 'ty', 'tz'] as const).filter((a) => own[a] !== undefined);
+      this.unsubscribe.push(
+        s.driver.onSample((w) => {
+          if (this.tripped !== undefined) return;
+          const f = forceMagnitudeN(w);
+          if (f > forceN) return this.trip(s.name, 'force', f, forceN, 'N', 'task', s.driver.lastRxMonoNs);
+          const tq = Math.hypot(w.tx, w.ty, w.tz);
+          if (tq > torqueNm) return this.trip(s.name, 'torque', tq, torqueNm, 'N·m', 'task', s.driver.lastRxMonoNs);
+          for (const a of axes) {
+            const v = Math.abs(w[a]);
+            if (v > own[a]!) return this.trip(s.name, a, v, own[a]!, a.startsWith('f') ? 'N' : 'N·m', 'task', s.driver.lastRxMonoNs);
+          }
+          if (w.tempC > tempC) return this.trip(s.name, 'temperature', w.tempC, tempC, '°C', 'rig', s.driver.lastRxMonoNs);
+        }),
+      );
+    }
+    const arm = rig.arm;
+    if (arm !== undefined) {
+      const [lo, hi] = limits.jointRangeRad;
+      this.unsubscribe.push(
+        arm.onFeedback((f: JointFeedback) => {
+          if (this.tripped !== undefined) return;
+          const at = `joint${f.joint}`;
+          if (f.positionRad < lo || f.positionRad > hi) return this.trip(arm.name, `${at}.position`, f.positionRad, f.positionRad < lo ? lo : hi, 'rad', 'task', arm.lastRxMonoNs);
+          if (Math.abs(f.velocityRadS) > limits.jointVelocityRadS) return this.trip(arm.name, `${at}.velocity`, Math.abs(f.velocityRadS), limits.jointVelocityRadS, 'rad/s', 'task', arm.lastRxMonoNs);
+          const t = Math.max(f.tempMosC, f.tempRotorC);
+          if (t > limits.motorTempC) return this.trip(arm.name, `${at}.temperature`, t, limits.motorTempC, '°C', 'firmware', arm.lastRxMonoNs);
+        }),
+        arm.onFault((joint, code, text) => {
+          if (this.tripped === undefined) this.trip(arm.name, `joint${joint}.error`, code, 0, `(${text})`, 'firmware', arm.lastRxMonoNs);
+        }),
+      );
+    }
+    const hand = rig.hand;
+    if (hand !== undefined) {
+      this.unsubscribe.push(
+        hand.onState((h) => {
+          if (this.tripped !== undefined) return;
+          for (let i = 0; i < h.currentA.length; i++) {
+            const c = Math.abs(h.currentA[i]!);
+            if (c > limits.handCurrentA) return this.trip(hand.name, `motor${i + 1}.current`, c, limits.handCurrentA, 'A', 'task', hand.lastRxMonoNs);
+          }
+        }),
+      );
+    }
+    // The watchdog looks at every device at a tenth of the shortest allowance.
+    const allowance = Object.fromEntries(Object.entries(periods).map(([d, p]) => [d, Math.max(limits.watchdogMinMs, p * limits.watchdogPeriods)]));
+    const every = Math.max(10, Math.min(...Object.values(allowance)) / 10);
+    if (Object.keys(allowance).length > 0) {
+      let lastTick = rig.clock.nowMs();
+      this.watchdog = rig.clock.setInterval(every, () => {
+        // A tick that comes late means this process was stalled (GC, a loaded machine), and the
+        // device's lines may be waiting unread in the port: judge only on a tick that is on time.
+        const now = rig.clock.nowMs();
+        const onTime = now - lastTick <= 2 * every;
+        lastTick = now;
+        if (onTime) this.checkHeartbeats(allowance);
+      });
+    }
+  }
+
+  /** The trip not yet cleared by a new trial, if any. */
+  get current(): SafetyTrip | undefined {
+    return this.tripped;
+  }
+
+  /**
+   * Before the next trial: waits until the staged stop of a trip is done, then re-arms (the
+   * trial's reset brings the rig back to a known state).
+   */
+  async nextTrial(): Promise<void> {
+    await this.settled();
+    this.rearm();
+  }
+
+  /** Resolves when the staged stop of the last trip is done. */
+  settled(): Promise<void> {
+    return this.staged;
+  }
+
+  /** Clears the trip: the next breach trips again. */
+  rearm(): void {
+    this.tripped = undefined;
+  }
+
+  private lastRx(device: string): number | undefined {
+    if (this.rig.arm?.name === device) return this.rig.arm.lastRxMs;
+    if (this.rig.hand?.name === device) return this.rig.hand.lastRxMs;
+    return this.rig.sensors.find((s) => s.name === device)?.driver.lastRxMs;
+  }
+
+  private checkHeartbeats(allowance: Record<string, number>): void {
+    if (this.tripped !== undefined) return;
+    const now = this.rig.clock.nowMs();
+    for (const [device, ms] of Object.entries(allowance)) {
+      const last = this.lastRx(device);
+      if (last === undefined) continue; // not heard yet: bring-up is checked by the pre-flight
+      if (now - last > ms) {
+        this.trip(device, 'heartbeat', now - last, ms, 'ms silent', 'rig', undefined);
+        return;
+      }
+    }
+  }
+
+  private trip(device: string, quantity: string, value: number, limit: number, unit: string, domain: FaultDomain, rxMonoNs: bigint | undefined): void {
+    // Stop first, measure after: the hold setpoints go out in this very callback.
+    this.rig.arm?.stopNow();
+    const written = monotonicNs();
+    const reactionUs = rxMonoNs === undefined || rxMonoNs === 0n ? undefined : Number(written - rxMonoNs) / 1000;
+    const hand = this.rig.hand;
+    if (hand !== undefined) void hand.hold().catch(() => undefined); // HOLD is written now; its reply may never come
+    const message =
+      quantity === 'heartbeat'
+        ? `${device}: nothing received for ${value.toFixed(0)} ms (allowed ${limit.toFixed(0)} ms)`
+        : quantity.endsWith('.error')
+          ? `${device}: ${quantity.replace('.error', '')} reports error ${value} ${unit}`
+          : `${device}: ${quantity} ${value.toFixed(3)} ${unit} over the limit ${limit} ${unit}`;
+    const trip: SafetyTrip = { device, quantity, value, limit, unit, domain, reactionUs, message };
+    this.tripped = trip;
+    this.trips.push(trip);
+    // Staged: once the hold is out, disable the motors and take the current off the hand.
+    this.staged = this.rig.clock.sleep(200).then(async () => {
+      await this.rig.arm?.deactivate().catch(() => undefined);
+      if (hand !== undefined) await hand.deactivate().catch(() => undefined);
+    });
+    this.onTrip(new SafetyStop(trip));
+  }
+
+  close(): void {
+    this.watchdog?.cancel();
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+}
