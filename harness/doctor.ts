@@ -98,7 +98,7 @@ export async function doctor(loaded: LoadedRig, options: { seconds: number; seed
       try {
         rig = await createRig(single, { seed: options.seed, ...(options.world === undefined ? {} : { world: options.world }) });
       } catch (err) {
-        row.problem = err instanceof DexhilError ? err.describe().replace(/\n\s*/g, ' ') : String(err);
+        row.problem = err instanceof DexhilError ? err.describe() : String(err);
         return row;
       }
       try {

@@ -34,9 +34,9 @@ export class DexhilError extends Error {
     this.hint = options.hint;
   }
 
-  /** The message with its hint, as printed to a user. */
+  /** The message with its hint, on one line, as printed to a user. */
   describe(): string {
-    return this.hint === undefined ? this.message : `${this.message}\n  hint: ${this.hint}`;
+    return this.hint === undefined ? this.message : `${this.message} (hint: ${this.hint})`;
   }
 }
 

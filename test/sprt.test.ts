@@ -97,7 +97,7 @@ test('run --baseline refuses what cannot be paired: another seed, or --stop-when
   t.is((await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '4', '--out', base])).code, 0);
   const seed = await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '5', '--out', path.join(dir, 'b'), '--baseline', base, '--stop-when-decided']);
   t.is(seed.code, 2);
-  t.regex(seed.err, /--baseline .* ran with seed 4, this run with seed 5: trials pair by initial condition only with the same seed\n  hint: add --seed 4/);
+  t.regex(seed.err, /--baseline .* ran with seed 4, this run with seed 5: trials pair by initial condition only with the same seed \(hint: add --seed 4\)/);
   const alone = await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--stop-when-decided']);
   t.is(alone.code, 2);
   t.regex(alone.err, /--stop-when-decided needs --baseline/);
