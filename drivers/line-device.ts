@@ -46,6 +46,9 @@ export abstract class LineDevice {
   private readonly trace: LineTrace | undefined;
   private closed = false;
   private readonly bootListeners = new Set<(firmware: string) => void>();
+  private readonly linkLostListeners = new Set<(reason: string) => void>();
+  /** Why the link is gone (unplugged, closed under us), once it is; not set by our own close. */
+  linkLost: string | undefined;
   /** Clock time (ms) of the last valid line from the device; undefined before the first. */
   lastRxMs: number | undefined;
   /** monotonicNs() when the line being handled arrived (for reaction times). */
@@ -57,11 +60,23 @@ export abstract class LineDevice {
     this.requestTimeoutMs = options.requestTimeoutMs;
     this.trace = options.trace;
     this.channel = new LineChannel(options.stream, (text) => this.onLine(text));
-    options.stream.onClose((reason) => this.failAll(new DexhilError('DEVICE_TIMEOUT', `${this.name}: serial link ${options.stream.path} closed (${reason})`)));
+    options.stream.onClose((reason) => {
+      const why = `${this.name}: serial link ${options.stream.path} closed (${reason})`;
+      this.failAll(new DexhilError('DEVICE_TIMEOUT', why));
+      if (this.closed || this.linkLost !== undefined) return;
+      this.linkLost = why;
+      for (const l of this.linkLostListeners) l(why);
+    });
   }
 
   /** Stream sample from the device: fields after the timestamp. */
   protected abstract handleSample(fields: string[], deviceTimeUs: number): void;
+
+  /** Listens for the link going away under us (a cable pulled, the port gone). */
+  onLinkLost(listener: (reason: string) => void): () => void {
+    this.linkLostListeners.add(listener);
+    return () => this.linkLostListeners.delete(listener);
+  }
 
   /** Asynchronous event from the device other than BOOT. */
   protected onEvent(_fields: string[], _deviceTimeUs: number): void {}

@@ -19,7 +19,7 @@ import { CANABLE, LAWICEL } from '../drivers/transport/slcan-codec.ts';
 import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { createSimSerialPair } from '../drivers/transport/sim-serial.ts';
 import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
-import { forceMagnitudeN, type CanTrace, type DeviceInfo, type LineTrace, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
+import { emptyStats, forceMagnitudeN, type CanTrace, type DeviceInfo, type LineTrace, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
 import { RealClock, VirtualClock, type Clock } from './clock.ts';
 import type { DeviceConfig, LoadedRig } from './config.ts';
 import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
@@ -55,6 +55,15 @@ export interface Rig {
   /** Stops all motion where it is (hold). Never throws; returns what failed. */
   holdAll(): Promise<string[]>;
   linkStats(): Record<string, LinkStats>;
+  /** Times each device's link was reopened. */
+  reconnects(): Record<string, number>;
+  /**
+   * Closes what is left of a device's link and opens it afresh (port, driver, identity, start).
+   * @throws what opening throws (e.g. PORT_NOT_FOUND while unplugged); the caller retries.
+   */
+  reconnect(device: string): Promise<void>;
+  /** Told after a device was reconnected (its driver object is a new one). */
+  onReconnect(listener: (device: string) => void): () => void;
   /** Deactivates and closes every device in reverse start order; time-boxed; safe to call twice. */
   close(): Promise<void>;
 }
@@ -128,108 +137,147 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
   const sim: SimContext = { clock, profile, world, rng };
   const origin = (name: string): string => `devices.${name}.port in ${loaded.file}`;
 
-  const started: Stoppable[] = [];
-  const devices: DeviceInfo[] = [];
   const mode: RigMode = {};
-  let arm: ArmDriver | undefined;
-  let hand: HandDriver | undefined;
-  const sensors: SensorEntry[] = [];
-  const stats: Record<string, () => LinkStats> = {};
+  // Each device sits in a slot whose driver (and transport) can be replaced by a reconnect.
+  interface Slot {
+    name: string;
+    dev: DeviceConfig;
+    transport: TransportKind;
+    info: DeviceInfo;
+    driver: ArmDriver | HandDriver | FtDriver;
+    /** What to stop, in start order, for this attachment. */
+    stoppers: Stoppable[];
+    /** Link counters of earlier attachments (before reconnects). */
+    before: LinkStats;
+    reconnects: number;
+  }
+  const slots: Slot[] = [];
+  const reconnectListeners = new Set<(device: string) => void>();
 
-  const teardown = async (): Promise<void> => {
-    for (const s of [...started].reverse()) {
+  const stopAll = async (stoppers: Stoppable[]): Promise<void> => {
+    for (const s of [...stoppers].reverse()) {
       try {
         await withTimeout(clock, Promise.resolve(s.stop()), 2000, `${s.name} stop`);
       } catch (err) {
         process.stderr.write(`dexhil: while stopping ${s.name}: ${err instanceof Error ? err.message : String(err)}\n`);
       }
     }
-    started.length = 0;
+  };
+  const teardown = async (): Promise<void> => {
+    for (const slot of [...slots].reverse()) await stopAll(slot.stoppers.splice(0));
     clock.close();
   };
 
-  try {
-    for (const [name, dev] of Object.entries(config.devices)) {
-      const { transport } = resolved[name]!;
-      const real = transport !== 'sim';
-      mode[name] = real ? 'real' : 'sim';
+  /** Opens a device's transport and driver, identifies and starts it. Stops what it started on failure. */
+  const attach = async (name: string, dev: DeviceConfig, transport: TransportKind): Promise<Pick<Slot, 'info' | 'driver' | 'stoppers'>> => {
+    const stoppers: Stoppable[] = [];
+    const deviceMode: 'sim' | 'real' = transport === 'sim' ? 'sim' : 'real';
+    try {
       if (dev.kind === 'arm') {
         const codec = new ArmCodec(kcdOf(loaded, dev));
         let channel: CanChannel;
+        let onLinkClosed: ((listener: (reason: string) => void) => void) | undefined;
         if (transport === 'slcan') {
           const stream = await openSerialPort({ path: dev.port!, baud: dev.portBaud, clock, origin: origin(name) });
           const slcan = new SlcanChannel(stream, { bitrate: dev.bitrate, dialect: dev.slcanDialect === 'canable' ? CANABLE : LAWICEL, clock });
-          started.push({ name: `${name} (slcan adapter ${dev.port})`, stop: () => slcan.close() });
+          stoppers.push({ name: `${name} (slcan adapter ${dev.port})`, stop: () => slcan.close() });
+          onLinkClosed = (l) => void stream.onClose(l);
           await slcan.open();
           channel = slcan;
         } else if (transport === 'socketcan') {
           const { openSocketCan } = await import('../drivers/transport/socketcan.ts');
           const raw = openSocketCan(dev.iface!, clock);
-          started.push({ name: `${name} (SocketCAN ${dev.iface})`, stop: () => raw.stop() });
+          stoppers.push({ name: `${name} (SocketCAN ${dev.iface})`, stop: () => raw.stop() });
           channel = raw;
         } else {
           const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
           const peer = armPeerFor(sim, name, dev, bus.channel(`${name}-motors`), codec, homeQ);
-          started.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
+          stoppers.push({ name: `${name} (simulated motors)`, stop: () => peer.stop() });
           channel = bus.channel(name);
         }
         const trace = options.traces?.can(name, transport === 'socketcan' ? dev.iface! : name);
-        const driver = new ArmDriver({ name, channel, codec, clock, trace, transport, mode: mode[name], joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
-        started.push({ name, stop: () => driver.close() });
-        devices.push(await driver.open());
+        const driver = new ArmDriver({ name, channel, codec, clock, trace, transport, mode: deviceMode, joints: dev.joints, controlHz: dev.controlHz, holdHz: dev.holdHz, maxVelocityRadS: dev.maxVelocityRadS, kp: dev.kp, kd: dev.kd, requestTimeoutMs: dev.requestTimeoutMs });
+        onLinkClosed?.((reason) => driver.markLinkLost(`slcan adapter ${dev.port} closed (${reason})`));
+        stoppers.push({ name, stop: () => driver.close() });
+        const info = await driver.open();
         await driver.activate();
-        arm = driver;
-        stats[name] = () => driver.stats;
-      } else {
-        let hostEnd: ByteStream;
-        if (real) {
-          hostEnd = await openSerialPort({ path: dev.port!, baud: dev.baud, clock, origin: origin(name) });
-          const port = hostEnd;
-          started.push({ name: `${name} (serial port ${dev.port})`, stop: () => port.close() });
-        } else {
-          const [host, deviceEnd] = createSimSerialPair(name, clock, { baud: dev.baud, latencyMs: profile.link.serialLatencyMs });
-          const peer = linePeerFor(sim, name, dev, deviceEnd);
-          started.push({ name: `${name} (simulated ${dev.kind === 'hand' ? 'hand' : 'sensor'})`, stop: () => peer.stop() });
-          hostEnd = host;
-        }
-        const common = { name, stream: hostEnd, clock, trace: options.traces?.lines(name), transport, mode: mode[name], streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs };
-        if (dev.kind === 'hand') {
-          const driver = new HandDriver(common);
-          started.push({ name, stop: async () => {
-            await driver.deactivate().catch(() => undefined);
-            await driver.close();
-          } });
-          devices.push(await driver.open());
-          await driver.activate();
-          hand = driver;
-          stats[name] = () => driver.stats;
-        } else {
-          const driver = new FtDriver(common);
-          started.push({ name, stop: () => driver.close() });
-          devices.push(await driver.open());
-          await driver.tare(); // bring-up zero: nothing on the tool or the plate yet
-          sensors.push({ name, mount: dev.mount, driver });
-          stats[name] = () => driver.stats;
-        }
+        return { info, driver, stoppers };
       }
+      let hostEnd: ByteStream;
+      if (transport !== 'sim') {
+        hostEnd = await openSerialPort({ path: dev.port!, baud: dev.baud, clock, origin: origin(name) });
+        const port = hostEnd;
+        stoppers.push({ name: `${name} (serial port ${dev.port})`, stop: () => port.close() });
+      } else {
+        const [host, deviceEnd] = createSimSerialPair(name, clock, { baud: dev.baud, latencyMs: profile.link.serialLatencyMs });
+        const peer = linePeerFor(sim, name, dev, deviceEnd);
+        stoppers.push({ name: `${name} (simulated ${dev.kind === 'hand' ? 'hand' : 'sensor'})`, stop: () => peer.stop() });
+        hostEnd = host;
+      }
+      const common = { name, stream: hostEnd, clock, trace: options.traces?.lines(name), transport, mode: deviceMode, streamHz: dev.streamHz, requestTimeoutMs: dev.requestTimeoutMs };
+      if (dev.kind === 'hand') {
+        const driver = new HandDriver(common);
+        stoppers.push({ name, stop: async () => {
+          await driver.deactivate().catch(() => undefined);
+          await driver.close();
+        } });
+        const info = await driver.open();
+        await driver.activate();
+        return { info, driver, stoppers };
+      }
+      const driver = new FtDriver(common);
+      stoppers.push({ name, stop: () => driver.close() });
+      const info = await driver.open();
+      await driver.tare(); // bring-up zero: nothing on the tool or the plate yet
+      return { info, driver, stoppers };
+    } catch (err) {
+      await stopAll(stoppers);
+      throw err;
+    }
+  };
+
+  try {
+    for (const [name, dev] of Object.entries(config.devices)) {
+      const { transport } = resolved[name]!;
+      mode[name] = transport === 'sim' ? 'sim' : 'real';
+      // Slot first, so a failure while starting it still stops what it started.
+      const a = await attach(name, dev, transport);
+      slots.push({ name, dev, transport, ...a, before: emptyStats(), reconnects: 0 });
     }
   } catch (err) {
     await teardown();
     throw err;
   }
 
+  const armSlot = (): ArmDriver | undefined => slots.find((x) => x.dev.kind === 'arm')?.driver as ArmDriver | undefined;
+  const handSlot = (): HandDriver | undefined => slots.find((x) => x.dev.kind === 'hand')?.driver as HandDriver | undefined;
+  const sensorList = (): SensorEntry[] => slots.flatMap((x) => (x.dev.kind === 'ft' ? [{ name: x.name, mount: x.dev.mount, driver: x.driver as FtDriver }] : []));
+  const statsOf = (x: Slot): LinkStats => {
+    const now = x.driver.stats;
+    return { rx: x.before.rx + now.rx, tx: x.before.tx + now.tx, crcErrors: x.before.crcErrors + now.crcErrors, seqGaps: x.before.seqGaps + now.seqGaps, malformed: x.before.malformed + now.malformed, reboots: x.before.reboots + now.reboots };
+  };
+
   const rig: Rig = {
     id: config.rig.id,
     clock,
-    arm,
-    hand,
-    sensors,
-    devices,
+    get arm() {
+      return armSlot();
+    },
+    get hand() {
+      return handSlot();
+    },
+    get sensors() {
+      return sensorList();
+    },
+    get devices() {
+      return slots.map((x) => x.info);
+    },
     mode,
     notices,
-    sensor: (mount) => sensors.find((s) => s.mount === mount)?.driver,
+    sensor: (mount) => sensorList().find((x) => x.mount === mount)?.driver,
     lacks(needs) {
-      const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !hand : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));
+      const arm = armSlot();
+      const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !handSlot() : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));
       if (missing.length > 0) return `rig ${config.rig.id} has no ${missing.join(', ')}`;
       if (needs.includes('arm') && arm !== undefined && arm.joints < 6) return `needs an arm with at least 6 joints, ${config.rig.id} has ${arm.joints}`;
       return undefined;
@@ -243,6 +291,9 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     },
     home: () => homeQ.slice(),
     async resetScene(task, icSeed, dynSeed, signal) {
+      const arm = armSlot();
+      const hand = handSlot();
+      const sensors = sensorList();
       if (config.rig.reset === 'operator') {
         const ok = await operatorConfirm(`Reset the ${task} scene (initial condition ${icSeed.toString(16)}), then press Enter (or type 'skip'): `);
         if (!ok) return { ok: false, reason: 'operator skipped the reset' };
@@ -274,6 +325,8 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
       return { ok: true };
     },
     async holdAll() {
+      const arm = armSlot();
+      const hand = handSlot();
       const failed: string[] = [];
       try {
         arm?.hold();
@@ -289,7 +342,23 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
       }
       return failed;
     },
-    linkStats: () => Object.fromEntries(Object.entries(stats).map(([k, f]) => [k, { ...f() }])),
+    linkStats: () => Object.fromEntries(slots.map((x) => [x.name, statsOf(x)])),
+    reconnects: () => Object.fromEntries(slots.map((x) => [x.name, x.reconnects])),
+    async reconnect(name) {
+      const slot = slots.find((x) => x.name === name);
+      if (slot === undefined) throw new DexhilError('USAGE', `no device '${name}' in rig ${config.rig.id}`);
+      // Whatever is left of the old link goes; its counters stay in the totals.
+      await stopAll(slot.stoppers.splice(0));
+      slot.before = statsOf(slot);
+      const a = await attach(name, slot.dev, slot.transport);
+      Object.assign(slot, a);
+      slot.reconnects++;
+      for (const l of reconnectListeners) l(name);
+    },
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
     close: teardown,
   };
   return rig;

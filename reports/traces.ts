@@ -142,6 +142,9 @@ export class TraceRecorder implements TraceSink {
   }
 
   private open(device: string, file: string, format: TraceFile['format']): DeviceTrace {
+    // A device reconnected during the run goes on in the same trace.
+    const existing = this.traces.get(device);
+    if (existing !== undefined) return existing;
     const rel = path.join('traces', file);
     const t = new DeviceTrace({ device, file: rel, format, records: 0 }, path.join(this.dir, rel), this.resume);
     this.traces.set(device, t);

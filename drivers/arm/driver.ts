@@ -101,6 +101,22 @@ export class ArmDriver {
     return this.options.joints;
   }
 
+  /** Why the link to the motors is gone (the adapter was unplugged), once it is. */
+  linkLost: string | undefined;
+  private readonly linkLostListeners = new Set<(reason: string) => void>();
+
+  /** Told by the transport that the link is gone: noted, and said to onLinkLost listeners. */
+  markLinkLost(reason: string): void {
+    if (this.linkLost !== undefined || this.state === 'finalized') return; // our own close is no loss
+    this.linkLost = reason;
+    for (const l of this.linkLostListeners) l(reason);
+  }
+
+  onLinkLost(listener: (reason: string) => void): () => void {
+    this.linkLostListeners.add(listener);
+    return () => this.linkLostListeners.delete(listener);
+  }
+
   /** Every joint's feedback as it arrives (the safety supervisor checks it). */
   onFeedback(listener: (f: JointFeedback) => void): () => void {
     this.feedbackListeners.add(listener);
