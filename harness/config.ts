@@ -93,6 +93,8 @@ const safetySchema = z
     watchdogPeriods: z.number().min(2).default(5),
     /** ...and for at least this long, ms. */
     watchdogMinMs: z.number().min(10).default(100),
+    /** How long to keep trying to reopen a lost device (backoff 0.25 s doubling to 5 s) before ending the run. */
+    reconnectTimeoutS: z.number().positive().default(60),
     /** After a safe stop: go on with the next trial, or end the run. */
     onBreach: z.enum(['continue', 'abort']).default('continue'),
   })

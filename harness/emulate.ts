@@ -41,6 +41,8 @@ export interface EmulatedDevice {
    * until asked; the arm's motors answer again disabled.
    */
   reboot(bootMs?: number): void;
+  /** The arm only: its slcan adapter goes bus-off (silent, refusing frames) until the host reopens the channel. */
+  busOff?(): void;
   /** Whether the cable is in. */
   readonly plugged: boolean;
 }
@@ -63,6 +65,7 @@ export function emulatorSide(hostPath: string): string {
 /** What is attached while the cable is in: the pty pair, the emulator's port, the device on it. */
 interface Attachment {
   reboot(bootMs: number): void;
+  busOff?(): void;
   unplug(): Promise<void>;
 }
 
@@ -88,7 +91,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
   };
 
   /** An emulated device whose attachment can be unplugged and plugged in again. */
-  const emulated = async (base: Omit<EmulatedDevice, 'disconnect' | 'reboot' | 'plugged'>, plug: () => Promise<Attachment>): Promise<EmulatedDevice> => {
+  const emulated = async (base: Omit<EmulatedDevice, 'disconnect' | 'reboot' | 'plugged' | 'busOff'>, plug: () => Promise<Attachment>): Promise<EmulatedDevice> => {
     let current: Attachment | undefined = await plug();
     let replug: TimerHandle | undefined;
     stops.push(async () => {
@@ -122,6 +125,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
       reboot(bootMs = 500) {
         current?.reboot(bootMs);
       },
+      ...(base.kind === 'arm' ? { busOff: () => current?.busOff?.() } : {}),
     };
   };
 
@@ -149,6 +153,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
             const adapter = new SlcanAdapterEmulator(stream, bus.channel(`${name}-adapter`), clock, { dialect, busBitrate: dev.bitrate });
             return {
               reboot: (bootMs) => peer.reboot(bootMs),
+              busOff: () => (adapter.busOff = true),
               async unplug() {
                 adapter.stop();
                 await stream.close();

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'EMULATOR'
   | 'PREFLIGHT'
   | 'SAFETY'
+  | 'RIG_LOST'
   | 'INTERNAL';
 
 export class DexhilError extends Error {

@@ -236,10 +236,16 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const periods: Record<string, number> = {};
   for (const [name, dev] of Object.entries(loaded.config.devices)) periods[name] = 1000 / (dev.kind === 'arm' ? dev.holdHz : dev.streamHz);
   let runnerRef: Runner | undefined;
-  const supervisor = new SafetySupervisor(rig, loaded.config.safety, periods, (stop) => {
-    runnerRef?.interruptTrial(stop);
-    if (loaded.config.safety.onBreach === 'abort') runnerRef?.stopAfterTrial(`safety stop: ${stop.message} (safety.onBreach: abort)`);
-  });
+  const supervisor = new SafetySupervisor(
+    rig,
+    loaded.config.safety,
+    periods,
+    (stop) => {
+      runnerRef?.interruptTrial(stop);
+      if (loaded.config.safety.onBreach === 'abort') runnerRef?.stopAfterTrial(`safety stop: ${stop.message} (safety.onBreach: abort)`);
+    },
+    (device, attempts) => options.notice?.(`${device} reconnected after ${attempts} attempt${attempts > 1 ? 's' : ''}`),
+  );
   const runner = new Runner(rig, bus, supervisor);
   runnerRef = runner;
   control?.onRunner?.(runner);
@@ -267,11 +273,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     await rig.close();
     traces.close();
     const linkStats = rig.linkStats();
+    const reconnects = rig.reconnects();
     bus.emit({
       type: 'devices',
       devices: rig.devices.map((info) => {
         const stats = linkStats[info.name] ?? emptyStats();
-        return { info, stats, reconnects: 0, rxRateHz: upS > 0 ? stats.rx / upS : 0 };
+        return { info, stats, reconnects: reconnects[info.name] ?? 0, rxRateHz: upS > 0 ? stats.rx / upS : 0 };
       }),
     });
     bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });

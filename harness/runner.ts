@@ -38,6 +38,8 @@ class StageTimeout extends DexhilError {
 export interface TrialGuard {
   /** Waits for a previous trip's staged stop, then re-arms for the coming trial. */
   nextTrial(): Promise<void>;
+  /** Resolves when a safe stop in progress is complete. */
+  settled(): Promise<void>;
 }
 
 export class Runner {
@@ -103,6 +105,13 @@ export class Runner {
     const records: TrialRecord[] = [];
     for (let t = 1; t <= trials && !this.aborted && this.stopReason === undefined; t++) {
       if (done?.has(t) === true) continue; // on disk already (a resumed run)
+      try {
+        await this.guard?.nextTrial(); // a lost device comes back first, or the run ends here
+      } catch (err) {
+        this.stopReason = err instanceof DexhilError ? err.describe() : String(err);
+        this.bus.emit({ type: 'fault', scenario: scenario.name, trial: t, device: 'rig', code: 'rig-lost', message: this.stopReason, tMs: clock.nowMs(), domain: 'rig' });
+        break;
+      }
       const record = await this.runTrial(scenario, t, seed);
       records.push(record);
       if (stopAfter?.(record) === true) break;
@@ -120,7 +129,6 @@ export class Runner {
     const startMs = clock.nowMs();
     const wallStartMs = clock.wallMs();
     const wallT0 = performance.now();
-    await this.guard?.nextTrial();
     bus.emit({ type: 'trial-start', scenario: scenario.name, trial, icId, tMs: startMs });
 
     const trialAbort = new AbortController();
@@ -215,6 +223,8 @@ export class Runner {
       for (const u of unsubs) u();
       armFault?.();
     }
+    // A trial stopped for safety ends once the rig is safe (motors disabled, hand idle).
+    if (trialAbort.signal.aborted) await this.guard?.settled();
     if (outcome !== 'pass') {
       const failed = await rig.holdAll();
       for (const f of failed) bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'hold-failed', message: f, tMs: clock.nowMs() - startMs });

@@ -59,16 +59,32 @@ export class SafetySupervisor {
   /** Every trip of the run, in order. */
   readonly trips: SafetyTrip[] = [];
 
+  /** Devices whose link or firmware state is lost: reconnected before the next trial. */
+  private readonly lost = new Set<string>();
+  private readonly offReconnect: () => void;
+
   /**
    * `periods` gives each device's expected message period (ms) for the watchdog. `onTrip` is told
    * after the rig was stopped (the runner ends the trial).
    */
   constructor(
     private readonly rig: Rig,
-    limits: SafetyConfig,
+    private readonly limits: SafetyConfig,
     periods: DeviceRates,
     private readonly onTrip: (stop: SafetyStop) => void,
+    /** Told when a lost device is back (after a reconnect), with the attempts it took. */
+    private readonly onRecovered: (device: string, attempts: number) => void = () => undefined,
   ) {
+    this.bind();
+    // A reconnected device has new driver objects: listen to those.
+    this.offReconnect = rig.onReconnect(() => this.bind());
+    this.startWatchdog(periods);
+  }
+
+  /** Subscribes to every device's samples, link and boot events (again after a reconnect). */
+  private bind(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    const { rig, limits } = this;
     for (const s of rig.sensors) {
       const own = limits.sensors[s.name] ?? {};
       const forceN = own.forceN ?? limits.forceN;
@@ -119,6 +135,20 @@ export class SafetySupervisor {
         }),
       );
     }
+    // A link gone, or a device that restarted (and forgot its setup): stop, and reconnect later.
+    for (const d of [...(rig.arm ? [rig.arm] : []), ...(rig.hand ? [rig.hand] : []), ...rig.sensors.map((x) => x.driver)]) {
+      this.unsubscribe.push(d.onLinkLost((reason) => this.lose(d.name, 'link', reason, 'rig')));
+      if ('onBoot' in d) this.unsubscribe.push(d.onBoot((fw) => this.lose(d.name, 'reboot', `${d.name}: the device restarted (BOOT, firmware ${fw}); what was set up is lost`, 'firmware')));
+    }
+  }
+
+  private lose(device: string, quantity: 'link' | 'reboot', message: string, domain: FaultDomain): void {
+    this.lost.add(device);
+    if (this.tripped === undefined) this.trip(device, quantity, NaN, NaN, '', domain, undefined, message);
+  }
+
+  private startWatchdog(periods: DeviceRates): void {
+    const { rig, limits } = this;
     // The watchdog looks at every device at a tenth of the shortest allowance.
     const allowance = Object.fromEntries(Object.entries(periods).map(([d, p]) => [d, Math.max(limits.watchdogMinMs, p * limits.watchdogPeriods)]));
     const every = Math.max(10, Math.min(...Object.values(allowance)) / 10);
@@ -141,12 +171,41 @@ export class SafetySupervisor {
   }
 
   /**
-   * Before the next trial: waits until the staged stop of a trip is done, then re-arms (the
-   * trial's reset brings the rig back to a known state).
+   * Before the next trial: waits until the staged stop of a trip is done, reconnects the devices
+   * that were lost (with backoff, for up to `reconnectTimeoutS`), then re-arms (the trial's reset
+   * brings the rig back to a known state).
+   * @throws DexhilError RIG_LOST when a device does not come back in time.
    */
   async nextTrial(): Promise<void> {
     await this.settled();
+    if (this.lost.size > 0) await this.recover();
     this.rearm();
+  }
+
+  private async recover(): Promise<void> {
+    const clock = this.rig.clock;
+    const deadline = clock.nowMs() + this.limits.reconnectTimeoutS * 1000;
+    for (const device of [...this.lost]) {
+      let wait = 250;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.rig.reconnect(device);
+          this.lost.delete(device);
+          this.onRecovered(device, attempt);
+          break;
+        } catch (err) {
+          if (clock.nowMs() + wait > deadline) {
+            throw new DexhilError('RIG_LOST', `${device} did not come back within ${this.limits.reconnectTimeoutS} s (${attempt} attempts; last: ${err instanceof Error ? err.message : String(err)})`, {
+              hint: 'check its cable and power, then `dexhil run --resume <run-dir>`; safety.reconnectTimeoutS sets how long to wait',
+            });
+          }
+          await clock.sleep(wait);
+          wait = Math.min(wait * 2, 5000);
+        }
+      }
+    }
+    // Silent devices that were not lost outright come back by themselves or trip again.
+    this.heardSince = clock.nowMs();
   }
 
   /** Resolves when the staged stop of the last trip is done. */
@@ -165,20 +224,25 @@ export class SafetySupervisor {
     return this.rig.sensors.find((s) => s.name === device)?.driver.lastRxMs;
   }
 
+  /** Clock time from which silence is counted again (after a recovery). */
+  private heardSince = -Infinity;
+
   private checkHeartbeats(allowance: Record<string, number>): void {
     if (this.tripped !== undefined) return;
     const now = this.rig.clock.nowMs();
     for (const [device, ms] of Object.entries(allowance)) {
-      const last = this.lastRx(device);
+      const heard = this.lastRx(device);
+      const last = heard === undefined ? undefined : Math.max(heard, this.heardSince);
       if (last === undefined) continue; // not heard yet: bring-up is checked by the pre-flight
       if (now - last > ms) {
+        this.lost.add(device); // silent: reopen it before the next trial
         this.trip(device, 'heartbeat', now - last, ms, 'ms silent', 'rig', undefined);
         return;
       }
     }
   }
 
-  private trip(device: string, quantity: string, value: number, limit: number, unit: string, domain: FaultDomain, rxMonoNs: bigint | undefined): void {
+  private trip(device: string, quantity: string, value: number, limit: number, unit: string, domain: FaultDomain, rxMonoNs: bigint | undefined, text?: string): void {
     // Stop first, measure after: the hold setpoints go out in this very callback.
     this.rig.arm?.stopNow();
     const written = monotonicNs();
@@ -186,7 +250,9 @@ export class SafetySupervisor {
     const hand = this.rig.hand;
     if (hand !== undefined) void hand.hold().catch(() => undefined); // HOLD is written now; its reply may never come
     const message =
-      quantity === 'heartbeat'
+      text !== undefined
+        ? text
+        : quantity === 'heartbeat'
         ? `${device}: nothing received for ${value.toFixed(0)} ms (allowed ${limit.toFixed(0)} ms)`
         : quantity.endsWith('.error')
           ? `${device}: ${quantity.replace('.error', '')} reports error ${value} ${unit}`
@@ -203,6 +269,7 @@ export class SafetySupervisor {
   }
 
   close(): void {
+    this.offReconnect();
     this.watchdog?.cancel();
     for (const u of this.unsubscribe.splice(0)) u();
   }

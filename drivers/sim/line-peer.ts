@@ -22,6 +22,7 @@ export abstract class LinePeer {
   private readonly channel: LineChannel;
   private txSeq = 0;
   private streamTimer: TimerHandle | undefined;
+  private stopped = false;
   /** Lines the peer sent (before faults), and lines it dropped or corrupted on purpose. */
   readonly counts = { sent: 0, dropped: 0, corrupted: 0, badRequests: 0 };
 
@@ -46,7 +47,7 @@ export abstract class LinePeer {
   }
 
   protected send(sigil: '#' | '=' | '!', fields: (string | number)[]): void {
-    if (this.faults.stalled) return;
+    if (this.faults.stalled || this.stopped) return; // a late reply after unplug or reboot goes nowhere
     const seq = this.txSeq;
     this.txSeq = (this.txSeq + 1) & 0xffff;
     this.counts.sent++;
@@ -99,6 +100,7 @@ export abstract class LinePeer {
 
   /** Stops streaming and detaches from the link. */
   stop(): void {
+    this.stopped = true;
     this.streamTimer?.cancel();
     this.streamTimer = undefined;
     this.channel.close();

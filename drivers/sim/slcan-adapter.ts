@@ -3,7 +3,7 @@
  * (one end of a pty pair), bridged to a CAN channel (a virtual bus where simulated motors sit).
  * It behaves as a CANable does: setup commands only while the channel is closed, frames only
  * while it is open, BEL for anything refused, and transmit acknowledgements in its dialect.
- * Not modelled: error frames, bus-off, the adapter's receive FIFO overflowing.
+ * Bus-off is a fault knob (`busOff`). Not modelled: error frames, the receive FIFO overflowing.
  */
 import type { Clock } from '../../harness/clock.ts';
 import type { ByteStream } from '../transport/byte-stream.ts';
@@ -29,10 +29,16 @@ export class SlcanAdapterEmulator {
   private timestamps = false;
   private readonly unsubscribe: () => void;
   private readonly onBusFrame = (frame: CanFrame): void => {
-    if (!this.open) return;
+    if (!this.open || this.busOff) return;
     this.framesToHost++;
     this.stream.write(encodeFrame(frame, this.timestamps ? this.clock.nowMs() : undefined));
   };
+  /**
+   * Bus-off (fault knob): the CAN controller has left the bus after too many errors. It sends and
+   * receives nothing, refuses frames with BEL and reports bus-off in its status flags, until the
+   * channel is closed and opened again (as a CANable's firmware recovers on re-init).
+   */
+  busOff = false;
   framesToHost = 0;
   framesFromHost = 0;
   refused = 0;
@@ -65,7 +71,7 @@ export class SlcanAdapterEmulator {
     if (c === 't' || c === 'T' || c === 'r' || c === 'R') {
       // Host frames never carry timestamps, whatever the dialect says about received ones.
       const m = decodeMessage(text, { ...this.dialect, timestamps: false });
-      if (!this.open || m.kind !== 'frame') return this.refuse();
+      if (!this.open || m.kind !== 'frame' || this.busOff) return this.refuse();
       this.framesFromHost++;
       this.bus.send(m.frame);
       this.reply(this.dialect.transmitAck === 'z' ? (m.frame.ext ? 'Z\r' : 'z\r') : '\r');
@@ -86,6 +92,7 @@ export class SlcanAdapterEmulator {
         return this.reply('\r');
       case 'C':
         this.open = false;
+        this.busOff = false;
         return this.reply('\r');
       case 'Z':
         if (this.open || (text !== 'Z0' && text !== 'Z1')) return this.refuse();
@@ -96,7 +103,7 @@ export class SlcanAdapterEmulator {
       case 'N':
         return this.reply(`N${(this.options.serial ?? 'EMU1').padEnd(4, '0').slice(0, 4)}\r`);
       case 'F':
-        return this.reply('F00\r');
+        return this.reply(this.busOff ? 'F80\r' : 'F00\r'); // bit 7: bus error (bus-off)
       default:
         return this.refuse();
     }
