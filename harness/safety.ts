@@ -147,22 +147,49 @@ export class SafetySupervisor {
     if (this.tripped === undefined) this.trip(device, quantity, NaN, NaN, '', domain, undefined, message);
   }
 
+  /**
+   * The heartbeat watchdog: one timer, set for the earliest moment a device could have been silent
+   * too long (its last message plus its allowance). While messages flow it fires about once per
+   * allowance per device, not on a fixed tick (which would cost the simulated rig its speed).
+   */
   private startWatchdog(periods: DeviceRates): void {
     const { rig, limits } = this;
-    // The watchdog looks at every device at a tenth of the shortest allowance.
+    const clock = rig.clock;
     const allowance = Object.fromEntries(Object.entries(periods).map(([d, p]) => [d, Math.max(limits.watchdogMinMs, p * limits.watchdogPeriods)]));
-    const every = Math.max(10, Math.min(...Object.values(allowance)) / 10);
-    if (Object.keys(allowance).length > 0) {
-      let lastTick = rig.clock.nowMs();
-      this.watchdog = rig.clock.setInterval(every, () => {
-        // A tick that comes late means this process was stalled (GC, a loaded machine), and the
-        // device's lines may be waiting unread in the port: judge only on a tick that is on time.
-        const now = rig.clock.nowMs();
-        const onTime = now - lastTick <= 2 * every;
-        lastTick = now;
-        if (onTime) this.checkHeartbeats(allowance);
-      });
-    }
+    const devices = Object.keys(allowance);
+    if (devices.length === 0) return;
+    const shortest = Math.min(...Object.values(allowance));
+    let expectAt = 0;
+    const schedule = (): void => {
+      const now = clock.nowMs();
+      let due = Infinity;
+      for (const d of devices) {
+        const last = this.lastHeard(d);
+        if (last !== undefined) due = Math.min(due, last + allowance[d]! + 1);
+      }
+      // Not heard yet, or already overdue (tripped, waiting for the next trial): look again later.
+      if (!(due > now + 1)) due = now + shortest;
+      expectAt = due;
+      this.watchdog = clock.setTimer(due - now, fire);
+    };
+    const fire = (): void => {
+      // A timer that fires late means this process was stalled (GC, a loaded machine), and the
+      // devices' lines may be waiting unread in their ports: let them in before judging.
+      if (clock.nowMs() - expectAt > 50) {
+        expectAt = clock.nowMs() + 10;
+        this.watchdog = clock.setTimer(10, fire);
+        return;
+      }
+      this.checkHeartbeats(allowance);
+      schedule();
+    };
+    schedule();
+  }
+
+  /** When a device was last heard, counting silence again from a recovery. */
+  private lastHeard(device: string): number | undefined {
+    const heard = this.lastRx(device);
+    return heard === undefined ? undefined : Math.max(heard, this.heardSince);
   }
 
   /** The trip not yet cleared by a new trial, if any. */
@@ -231,8 +258,7 @@ export class SafetySupervisor {
     if (this.tripped !== undefined) return;
     const now = this.rig.clock.nowMs();
     for (const [device, ms] of Object.entries(allowance)) {
-      const heard = this.lastRx(device);
-      const last = heard === undefined ? undefined : Math.max(heard, this.heardSince);
+      const last = this.lastHeard(device);
       if (last === undefined) continue; // not heard yet: bring-up is checked by the pre-flight
       if (now - last > ms) {
         this.lost.add(device); // silent: reopen it before the next trial
