@@ -9,13 +9,13 @@ import { compareRuns, loadRun } from '../analysis/compare.ts';
 import { DEFAULT_SPRT } from '../analysis/sequential.ts';
 import { formatCompareText, writeCompareFiles } from '../analysis/compare-report.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
+import { ProgressWriter } from '../reports/progress.ts';
 import type { TraceMode } from '../reports/traces.ts';
 import { RealClock } from './clock.ts';
 import { loadRig } from './config.ts';
 import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
-import type { HarnessEvent } from './events.ts';
 import { prepareResume } from './resume.ts';
 import { DEFAULT_RIG, harnessVersion, runPlan, type RunOptions } from './run.ts';
 import type { Runner } from './runner.ts';
@@ -56,18 +56,6 @@ export function stdoutWriter(stream: NodeJS.WriteStream = process.stdout): (s: s
   };
 }
 
-function progressPrinter(out: (s: string) => void, quiet: boolean): (e: HarnessEvent) => void {
-  return (e) => {
-    if (quiet) return;
-    if (e.type === 'scenario-start') out(`${e.scenario} v${e.version}: ${e.trials} trials\n`);
-    if (e.type === 'scenario-skip') out(`${e.scenario}: skipped (${e.reason})\n`);
-    if (e.type === 'trial-end' && (e.record.trial % 25 === 0 || e.record.outcome === 'error')) {
-      const r = e.record;
-      out(`  ${r.scenario} trial ${r.trial}: ${r.outcome}${r.failureLabel ? ` (${r.failureLabel})` : ''}\n`);
-    }
-  };
-}
-
 export function buildProgram(out: (s: string) => void, setExit: (code: number) => void): Command {
   const program = new Command('dexhil')
     .description('Hardware-in-the-loop test harness: scenarios on a robot arm (CAN), a dexterous hand and F/T sensors (serial)')
@@ -94,11 +82,12 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--sprt-power <p>', 'sequential design: power').argParser(fraction('--sprt-power')).default(DEFAULT_SPRT.power))
     .option('--resume <run-dir>', 'continue an interrupted run with its own settings: the trials on disk are kept, the rest are run')
     .option('-q, --quiet', 'print only the summary')
+    .option('--json', 'print only the summary, as JSON')
     .option('--debug', 'print stack traces of errors')
-    .action(async function (this: Command, opts: { resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) {
       if (opts.resume !== undefined) {
         // The run's own settings rule; any other run setting given here is a mistake worth saying.
-        const given = this.options.filter((o) => !['resume', 'quiet', 'debug'].includes(o.attributeName()) && this.getOptionValueSource(o.attributeName()) === 'cli');
+        const given = this.options.filter((o) => !['resume', 'quiet', 'json', 'debug'].includes(o.attributeName()) && this.getOptionValueSource(o.attributeName()) === 'cli');
         if (given.length > 0) throw new DexhilError('USAGE', `--resume continues a run with its own settings; ${given.map((o) => o.long).join(', ')} cannot be given with it`, { hint: 'to run with other settings, start a new run' });
       }
       if (opts.stopWhenDecided === true && opts.baseline === undefined) throw new DexhilError('USAGE', '--stop-when-decided needs --baseline <run-dir> (the run to pair with)');
@@ -124,13 +113,16 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const common = { listeners: [progressPrinter(out, opts.quiet === true)], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`) };
+        // Progress: bars on a terminal, plain lines in logs and CI, nothing with --quiet or --json.
+        const silent = opts.quiet === true || opts.json === true;
+        const progress = silent ? undefined : new ProgressWriter({ out, bars: process.stderr.isTTY === true && process.env['CI'] !== 'true' });
+        const common = { listeners: progress === undefined ? [] : [progress.listener], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`) };
         let plan: RunOptions;
         if (opts.resume !== undefined) {
           const resume = prepareResume(opts.resume);
           for (const r of resume.repairs) process.stderr.write(`dexhil: repaired ${r}\n`);
           const st = resume.settings;
-          out(`resuming ${resume.runId}: ${resume.records.length} trials on disk\n`);
+          if (!silent) out(`resuming ${resume.runId}: ${resume.records.length} trials on disk\n`);
           plan = {
             rigFile: st.rig_file, ...(st.profile_file === undefined ? {} : { profileFile: st.profile_file }), scenarios: resume.scenarios, trials: st.trials, seed: st.seed, trace: st.trace,
             ...(st.preflight_seconds === undefined ? {} : { preflightSeconds: st.preflight_seconds }), ...(st.baseline === undefined ? {} : { baseline: st.baseline }), resume, ...common,
@@ -138,14 +130,25 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         } else {
           plan = { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), ...common };
         }
-        const result = await runPlan(plan, { onRunner: (r) => (runner = r) });
+        let result: Awaited<ReturnType<typeof runPlan>>;
+        try {
+          result = await runPlan(plan, { onRunner: (r) => (runner = r) });
+        } finally {
+          progress?.stop();
+        }
+        const exitCode = signalCode ?? (result.stoppedBecause !== undefined ? 4 : (result.sequential ?? []).some((q) => q.decision === 'regression') ? 1 : 0);
+        if (opts.json === true) {
+          out(`${JSON.stringify({ run_id: result.runId, dir: result.dir, clock: result.clockKind, sim_seconds: result.simSeconds, wall_seconds: result.wallSeconds, aborted: result.aborted, ...(result.stoppedBecause === undefined ? {} : { stopped_because: result.stoppedBecause }), scenarios: result.summary.summaries(), ...(result.sequential === undefined ? {} : { sequential: result.sequential }), exit_code: exitCode }, null, 2)}\n`);
+          setExit(exitCode);
+          return;
+        }
         out(`\n${result.summary.format(result.simSeconds, result.wallSeconds, result.clockKind)}\n`);
         for (const q of result.sequential ?? []) {
           out(`${q.scenario}: sequential test ${q.decision === 'undecided' ? 'undecided' : `decided ${q.decision.toUpperCase()}`} after ${q.trials} trials (${q.stoppedBy}; ${q.pairs} pairs, ${q.bWorse} with only A passing, ${q.bBetter} with only B passing, log LR ${q.llr.toFixed(2)})\n`);
         }
         out(`report: ${path.relative(process.cwd(), result.dir) || '.'}\n`);
         if (result.stoppedBecause !== undefined && signalCode === undefined) process.stderr.write(`dexhil: the run stopped early: ${result.stoppedBecause}\n`);
-        setExit(signalCode ?? (result.stoppedBecause !== undefined ? 4 : (result.sequential ?? []).some((q) => q.decision === 'regression') ? 1 : 0));
+        setExit(exitCode);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
