@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { SimWorld } from '../drivers/sim/world/index.ts';
 import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
+import { writeJunit } from '../reports/junit.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRun } from '../analysis/compare.ts';
 import { Sprt, type SprtDecision, type SprtDesign } from '../analysis/sequential.ts';
@@ -282,6 +283,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       }),
     });
     bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });
+    // junit.xml from the finished CSVs (so a resumed run's file covers all its trials).
+    try {
+      writeJunit(dir);
+    } catch (err) {
+      process.stderr.write(`dexhil: could not write junit.xml: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
     writeManifest({
       status: runner.wasAborted || runner.stoppedBecause !== undefined ? 'aborted' : 'complete',
       ...(runner.stoppedBecause === undefined ? {} : { stopped_because: runner.stoppedBecause }),
