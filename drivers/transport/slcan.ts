@@ -31,7 +31,8 @@ export interface SlcanCounters {
   malformed: number;
 }
 
-type Waiter = { resolve: (m: SlcanMessage) => void };
+/** A setup command waiting for its answer: `offer` returns false for a message that cannot be it. */
+type Waiter = { offer: (m: SlcanMessage) => boolean };
 
 export class SlcanChannel implements CanChannel {
   readonly counters: SlcanCounters = { rxFrames: 0, txFrames: 0, txAcks: 0, errors: 0, malformed: 0 };
@@ -44,6 +45,8 @@ export class SlcanChannel implements CanChannel {
   /** Replies still owed to commands that timed out: they must not answer the next command. */
   private lateReplies = 0;
   private isOpen = false;
+  /** While clearing the line at open: whatever arrives is dropped. */
+  private discarding = false;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -73,16 +76,17 @@ export class SlcanChannel implements CanChannel {
       this.counters.malformed++;
       return;
     }
+    if (this.discarding) return;
     if (this.lateReplies > 0) {
       this.lateReplies--;
       return;
     }
     const w = this.waiter;
-    if (w !== undefined) {
+    if (w !== undefined && w.offer(m)) {
       this.waiter = undefined;
-      w.resolve(m);
       return;
     }
+    if (w !== undefined) return; // a stray reply (e.g. to a command that timed out): not this one's answer
     if (m.kind === 'tx-ack' || m.kind === 'ok') this.counters.txAcks++;
     else if (m.kind === 'error') this.counters.errors++;
   }
@@ -97,10 +101,16 @@ export class SlcanChannel implements CanChannel {
         reject(new DexhilError('DEVICE_TIMEOUT', `slcan adapter on ${this.stream.path} did not answer '${what}' within ${timeoutMs} ms`, { hint: 'check that the port is an slcan (CANable/Lawicel) adapter and that no other program uses it' }));
       });
       this.waiter = {
-        resolve: (m) => {
+        offer: (m) => {
+          if (accept(m)) {
+            timer.cancel();
+            resolve(m);
+            return true;
+          }
+          if (m.kind !== 'error') return false; // another command's late answer (a version, an ack)
           timer.cancel();
-          if (accept(m)) resolve(m);
-          else reject(new DexhilError('DEVICE_REFUSED', `slcan adapter on ${this.stream.path} refused '${what}' (${m.kind === 'error' ? 'BEL' : m.kind})`));
+          reject(new DexhilError('DEVICE_REFUSED', `slcan adapter on ${this.stream.path} refused '${what}' (BEL)`));
+          return true;
         },
       };
       this.stream.write(text);
@@ -109,6 +119,13 @@ export class SlcanChannel implements CanChannel {
 
   /** Configures and opens the CAN channel. */
   async open(): Promise<void> {
+    // Clear the line first: end any half-typed command in the adapter, and drop what is still in
+    // the port from an earlier session (the answer to the previous program's close, say), so no
+    // stale answer is taken for one of ours.
+    this.discarding = true;
+    this.stream.write('\r\r\r');
+    await this.options.clock.sleep(50);
+    this.discarding = false;
     // A channel left open by another program refuses `S`; close it first and ignore the answer.
     await this.command('C\r', 'close', () => true).catch(() => undefined);
     await this.command(bitrateCommand(this.options.bitrate, this.dialect), `bitrate ${this.options.bitrate}`, (m) => m.kind === 'ok');
