@@ -12,8 +12,8 @@ import { DexhilError } from './errors.ts';
 import { emptyStats } from '../drivers/types.ts';
 import { createRig, type Rig } from './rig.ts';
 
-export interface DoctorRow {
-  device: string;
+/** A doctor table line: the device's identity and where it is, and its link check. */
+export interface DoctorRow extends Omit<LinkCheck, 'problems'> {
   kind: string;
   transport: string;
   mode: string;
@@ -23,12 +23,6 @@ export interface DoctorRow {
   firmware: string;
   protocol: string;
   serial: string;
-  rx: number;
-  rateHz: number;
-  expectedHz: number;
-  crcErrors: number;
-  seqGaps: number;
-  malformed: number;
   ok: boolean;
   problem: string;
 }
@@ -104,8 +98,8 @@ export async function doctor(loaded: LoadedRig, options: { seconds: number; seed
       try {
         const info = rig.devices[0]!;
         Object.assign(row, { transport: info.transport, mode: info.mode, model: info.model, firmware: info.firmware, protocol: info.protocol, serial: info.serial });
-        const [check] = await watchLinks(rig, { [name]: dev }, options.seconds);
-        Object.assign(row, { rx: check!.rx, rateHz: check!.rateHz, crcErrors: check!.crcErrors, seqGaps: check!.seqGaps, malformed: check!.malformed, problem: check!.problems.join('; '), ok: check!.problems.length === 0 });
+        const [{ problems, ...link }] = (await watchLinks(rig, { [name]: dev }, options.seconds)) as [LinkCheck];
+        Object.assign(row, link, { problem: problems.join('; '), ok: problems.length === 0 });
       } finally {
         await rig.close();
       }

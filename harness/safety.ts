@@ -192,11 +192,6 @@ export class SafetySupervisor {
     return heard === undefined ? undefined : Math.max(heard, this.heardSince);
   }
 
-  /** The trip not yet cleared by a new trial, if any. */
-  get current(): SafetyTrip | undefined {
-    return this.tripped;
-  }
-
   /**
    * Before the next trial: waits until the staged stop of a trip is done, reconnects the devices
    * that were lost (with backoff, for up to `reconnectTimeoutS`), then re-arms (the trial's reset
