@@ -4,7 +4,7 @@
  * event lines dispatched to the device driver, link health counted (CRC errors, sequence gaps,
  * malformed lines). A bad line is counted and dropped; it never throws into the caller.
  */
-import { monotonicNs, type Clock, type TimerHandle } from '../harness/clock.ts';
+import { monotonicMs, type Clock, type TimerHandle } from '../harness/clock.ts';
 import { DexhilError } from '../harness/errors.ts';
 import { decodeLine, encodeLine, intField, seqGap, type Line } from './line-codec.ts';
 import { LineChannel, type ByteStream } from './transport/byte-stream.ts';
@@ -51,8 +51,8 @@ export abstract class LineDevice {
   linkLost: string | undefined;
   /** Clock time (ms) of the last valid line from the device; undefined before the first. */
   lastRxMs: number | undefined;
-  /** monotonicNs() when the line being handled arrived (for reaction times). */
-  lastRxMonoNs = 0n;
+  /** monotonicMs() when the line being handled arrived (for reaction times). */
+  lastRxMonoMs = 0;
 
   constructor(options: LineDeviceOptions) {
     this.name = options.name;
@@ -144,7 +144,7 @@ export abstract class LineDevice {
   }
 
   private onLine(text: string): void {
-    this.lastRxMonoNs = monotonicNs();
+    this.lastRxMonoMs = monotonicMs();
     this.trace?.('rx', text, this.clock.nowNs());
     const decoded = decodeLine(text);
     if (!decoded.ok) {

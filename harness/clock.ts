@@ -11,11 +11,12 @@
 import { AbortedError } from './errors.ts';
 
 /**
- * Wall-clock nanoseconds for measuring how long in-process work takes (e.g. the safety reaction
- * time) whatever the run's clock: a virtual clock does not move while code runs.
+ * Wall-clock milliseconds (fractional, sub-microsecond resolution) for measuring how long
+ * in-process work takes (e.g. the safety reaction time) whatever the run's clock: a virtual clock
+ * does not move while code runs. A plain number: the drivers stamp every line and frame with it.
  */
-export function monotonicNs(): bigint {
-  return process.hrtime.bigint();
+export function monotonicMs(): number {
+  return performance.now();
 }
 
 export interface TimerHandle {

@@ -16,7 +16,7 @@
  */
 import type { JointFeedback } from '../drivers/arm/codec.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
-import { monotonicNs, type TimerHandle } from './clock.ts';
+import { monotonicMs, type TimerHandle } from './clock.ts';
 import type { SafetyConfig } from './config.ts';
 import { DexhilError } from './errors.ts';
 import type { FaultDomain } from './events.ts';
@@ -95,14 +95,14 @@ export class SafetySupervisor {
         s.driver.onSample((w) => {
           if (this.tripped !== undefined) return;
           const f = forceMagnitudeN(w);
-          if (f > forceN) return this.trip(s.name, 'force', f, forceN, 'N', 'task', s.driver.lastRxMonoNs);
+          if (f > forceN) return this.trip(s.name, 'force', f, forceN, 'N', 'task', s.driver.lastRxMonoMs);
           const tq = Math.hypot(w.tx, w.ty, w.tz);
-          if (tq > torqueNm) return this.trip(s.name, 'torque', tq, torqueNm, 'N·m', 'task', s.driver.lastRxMonoNs);
+          if (tq > torqueNm) return this.trip(s.name, 'torque', tq, torqueNm, 'N·m', 'task', s.driver.lastRxMonoMs);
           for (const a of axes) {
             const v = Math.abs(w[a]);
-            if (v > own[a]!) return this.trip(s.name, a, v, own[a]!, a.startsWith('f') ? 'N' : 'N·m', 'task', s.driver.lastRxMonoNs);
+            if (v > own[a]!) return this.trip(s.name, a, v, own[a]!, a.startsWith('f') ? 'N' : 'N·m', 'task', s.driver.lastRxMonoMs);
           }
-          if (w.tempC > tempC) return this.trip(s.name, 'temperature', w.tempC, tempC, '°C', 'rig', s.driver.lastRxMonoNs);
+          if (w.tempC > tempC) return this.trip(s.name, 'temperature', w.tempC, tempC, '°C', 'rig', s.driver.lastRxMonoMs);
         }),
       );
     }
@@ -113,13 +113,13 @@ export class SafetySupervisor {
         arm.onFeedback((f: JointFeedback) => {
           if (this.tripped !== undefined) return;
           const at = `joint${f.joint}`;
-          if (f.positionRad < lo || f.positionRad > hi) return this.trip(arm.name, `${at}.position`, f.positionRad, f.positionRad < lo ? lo : hi, 'rad', 'task', arm.lastRxMonoNs);
-          if (Math.abs(f.velocityRadS) > limits.jointVelocityRadS) return this.trip(arm.name, `${at}.velocity`, Math.abs(f.velocityRadS), limits.jointVelocityRadS, 'rad/s', 'task', arm.lastRxMonoNs);
+          if (f.positionRad < lo || f.positionRad > hi) return this.trip(arm.name, `${at}.position`, f.positionRad, f.positionRad < lo ? lo : hi, 'rad', 'task', arm.lastRxMonoMs);
+          if (Math.abs(f.velocityRadS) > limits.jointVelocityRadS) return this.trip(arm.name, `${at}.velocity`, Math.abs(f.velocityRadS), limits.jointVelocityRadS, 'rad/s', 'task', arm.lastRxMonoMs);
           const t = Math.max(f.tempMosC, f.tempRotorC);
-          if (t > limits.motorTempC) return this.trip(arm.name, `${at}.temperature`, t, limits.motorTempC, '°C', 'firmware', arm.lastRxMonoNs);
+          if (t > limits.motorTempC) return this.trip(arm.name, `${at}.temperature`, t, limits.motorTempC, '°C', 'firmware', arm.lastRxMonoMs);
         }),
         arm.onFault((joint, code, text) => {
-          if (this.tripped === undefined) this.trip(arm.name, `joint${joint}.error`, code, 0, `(${text})`, 'firmware', arm.lastRxMonoNs);
+          if (this.tripped === undefined) this.trip(arm.name, `joint${joint}.error`, code, 0, `(${text})`, 'firmware', arm.lastRxMonoMs);
         }),
       );
     }
@@ -130,7 +130,7 @@ export class SafetySupervisor {
           if (this.tripped !== undefined) return;
           for (let i = 0; i < h.currentA.length; i++) {
             const c = Math.abs(h.currentA[i]!);
-            if (c > limits.handCurrentA) return this.trip(hand.name, `motor${i + 1}.current`, c, limits.handCurrentA, 'A', 'task', hand.lastRxMonoNs);
+            if (c > limits.handCurrentA) return this.trip(hand.name, `motor${i + 1}.current`, c, limits.handCurrentA, 'A', 'task', hand.lastRxMonoMs);
           }
         }),
       );
@@ -263,11 +263,11 @@ export class SafetySupervisor {
     }
   }
 
-  private trip(device: string, quantity: string, value: number, limit: number, unit: string, domain: FaultDomain, rxMonoNs: bigint | undefined, text?: string): void {
+  private trip(device: string, quantity: string, value: number, limit: number, unit: string, domain: FaultDomain, rxMonoMs: number | undefined, text?: string): void {
     // Stop first, measure after: the hold setpoints go out in this very callback.
     this.rig.arm?.stopNow();
-    const written = monotonicNs();
-    const reactionUs = rxMonoNs === undefined || rxMonoNs === 0n ? undefined : Number(written - rxMonoNs) / 1000;
+    const written = monotonicMs();
+    const reactionUs = rxMonoMs === undefined || rxMonoMs === 0 ? undefined : (written - rxMonoMs) * 1000;
     const hand = this.rig.hand;
     if (hand !== undefined) void hand.hold().catch(() => undefined); // HOLD is written now; its reply may never come
     const message =

@@ -7,7 +7,7 @@
  *   trials or each minute, whichever comes first, and one for every trial that ended in error.
  */
 import cliProgress from 'cli-progress';
-import { monotonicNs } from '../harness/clock.ts';
+import { monotonicMs } from '../harness/clock.ts';
 import type { HarnessEvent } from '../harness/events.ts';
 
 export interface ProgressOptions {
@@ -24,8 +24,8 @@ interface Tally {
   done: number;
   pass: number;
   judged: number;
-  startedNs: bigint;
-  lastLineNs: bigint;
+  startedMs: number;
+  lastLineMs: number;
   lastLineDone: number;
 }
 
@@ -33,7 +33,7 @@ const pct = (t: Tally): string => (t.judged > 0 ? `${((100 * t.pass) / t.judged)
 
 function eta(t: Tally): string {
   if (t.done === 0) return '?';
-  const perTrialS = Number(monotonicNs() - t.startedNs) / 1e9 / t.done;
+  const perTrialS = (monotonicMs() - t.startedMs) / 1000 / t.done;
   const s = Math.round(perTrialS * (t.total - t.done));
   return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
@@ -67,8 +67,8 @@ export class ProgressWriter {
   readonly listener = (e: HarnessEvent): void => {
     switch (e.type) {
       case 'scenario-start': {
-        const now = monotonicNs();
-        const t: Tally = { total: e.trials, done: 0, pass: 0, judged: 0, startedNs: now, lastLineNs: now, lastLineDone: 0 };
+        const now = monotonicMs();
+        const t: Tally = { total: e.trials, done: 0, pass: 0, judged: 0, startedMs: now, lastLineMs: now, lastLineDone: 0 };
         this.tallies.set(e.scenario, t);
         if (this.multibar) this.bars.set(e.scenario, this.multibar.create(e.trials, 0, { scenario: e.scenario.padEnd(12), rate: '-', eta: '?' }));
         else this.line(`${e.scenario} v${e.version}: ${e.trials} trials`);
@@ -90,10 +90,10 @@ export class ProgressWriter {
           bar.update(t.done, { rate: pct(t), eta: eta(t) });
           break;
         }
-        const now = monotonicNs();
+        const now = monotonicMs();
         const step = Math.max(1, Math.ceil(t.total / 10));
-        if (t.done === t.total || t.done - t.lastLineDone >= step || now - t.lastLineNs >= 60_000_000_000n) {
-          t.lastLineNs = now;
+        if (t.done === t.total || t.done - t.lastLineDone >= step || now - t.lastLineMs >= 60_000) {
+          t.lastLineMs = now;
           t.lastLineDone = t.done;
           this.line(`  ${r.scenario}: ${t.done}/${t.total} trials, ${t.pass} pass (${pct(t)} of judged), eta ${t.done === t.total ? '0:00' : eta(t)}`);
         }

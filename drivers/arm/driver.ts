@@ -11,7 +11,7 @@
  * watchdog fed and feedback flowing) and leaves the bus free: a 7-joint arm at 100 Hz takes about
  * 19% of a 1 Mbit/s bus for nothing otherwise.
  */
-import { monotonicNs, type Clock, type TimerHandle } from '../../harness/clock.ts';
+import { monotonicMs, type Clock, type TimerHandle } from '../../harness/clock.ts';
 import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
 import type { CanChannel } from '../transport/can.ts';
 import type { CanFrame, CanTrace, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
@@ -76,8 +76,8 @@ export class ArmDriver {
   private readonly feedbackListeners = new Set<(f: JointFeedback) => void>();
   /** Clock time (ms) of the last frame from a motor; undefined before the first. */
   lastRxMs: number | undefined;
-  /** monotonicNs() when the frame being handled arrived (for reaction times). */
-  lastRxMonoNs = 0n;
+  /** monotonicMs() when the frame being handled arrived (for reaction times). */
+  lastRxMonoMs = 0;
   private speedRadS: number;
   private movesInProgress = 0;
   private idleTicks = 0;
@@ -312,7 +312,7 @@ export class ArmDriver {
   }
 
   private onFrame(frame: CanFrame): void {
-    this.lastRxMonoNs = monotonicNs();
+    this.lastRxMonoMs = monotonicMs();
     this.options.trace?.(frame, frame.tsNs ?? this.options.clock.nowNs());
     const d = this.options.codec.decode(frame);
     if (d.kind === 'feedback') {
