@@ -15,7 +15,7 @@ import path from 'node:path';
 import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
 import { encodeLine } from '../drivers/line-codec.ts';
-import { StreamListeners, type ByteStream } from '../drivers/transport/byte-stream.ts';
+import { MemoryStream } from '../drivers/transport/memory-stream.ts';
 import { encodeFrame, LAWICEL } from '../drivers/transport/slcan-codec.ts';
 import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { frameBits } from '../drivers/transport/virtual-can.ts';
@@ -28,29 +28,6 @@ import { TraceRecorder } from '../reports/traces.ts';
 export const CAN_LINK_FRAMES_S = 9_000;
 export const SERIAL_LINK_LINES_S = 1_150;
 const CHUNK = 64;
-
-/** An in-memory byte stream: bytes are pushed in by the bench; writes are answered by `reply`. */
-class MemoryStream implements ByteStream {
-  readonly path = 'mem:bench';
-  private readonly listeners = new StreamListeners();
-  constructor(private readonly reply: (written: string) => string | undefined = () => undefined) {}
-  write(data: string | Buffer): void {
-    const answer = this.reply(data.toString());
-    if (answer !== undefined) queueMicrotask(() => this.listeners.emitData(Buffer.from(answer, 'latin1')));
-  }
-  onData(listener: (chunk: Buffer) => void): () => void {
-    return this.listeners.onData(listener);
-  }
-  onClose(listener: (reason: string) => void): () => void {
-    return this.listeners.onClose(listener);
-  }
-  push(bytes: Buffer): void {
-    for (let i = 0; i < bytes.length; i += CHUNK) this.listeners.emitData(bytes.subarray(i, i + CHUNK));
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 function summary(values: number[]): string {
   const f = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -71,7 +48,7 @@ export async function canIngest(frames: number, reps: number): Promise<number[]>
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-bench-ingest-'));
     const clock = new RealClock();
     try {
-      const stream = new MemoryStream((w) => (w.startsWith('V') ? 'V1011\r' : '\r'));
+      const stream = new MemoryStream('mem:adapter', (w) => (w.startsWith('V') ? 'V1011\r' : '\r'));
       const channel = new SlcanChannel(stream, { bitrate: 1_000_000, dialect: LAWICEL, clock });
       await channel.open();
       const traces = new TraceRecorder(dir, 'on');
@@ -83,7 +60,7 @@ export async function canIngest(frames: number, reps: number): Promise<number[]>
         if (codec.decode(f).kind === 'feedback') decoded++;
       });
       const t0 = performance.now();
-      stream.push(bytes);
+      stream.push(bytes, CHUNK);
       traces.close();
       const s = (performance.now() - t0) / 1000;
       const lines = traces.files()[0]!.records;
@@ -115,7 +92,7 @@ export async function serialIngest(lines: number, reps: number): Promise<number[
       let samples = 0;
       ft.onSample(() => samples++);
       const t0 = performance.now();
-      stream.push(bytes);
+      stream.push(bytes, CHUNK);
       const s = (performance.now() - t0) / 1000;
       if (samples !== lines || ft.stats.crcErrors !== 0 || ft.stats.seqGaps !== 0) throw new Error(`serial ingest: ${samples} samples of ${lines}, ${ft.stats.crcErrors} CRC errors, ${ft.stats.seqGaps} gaps`);
       rates.push(lines / s);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadRun } from '../analysis/compare.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
 import { encodeLine } from '../drivers/line-codec.ts';
-import { StreamListeners, type ByteStream } from '../drivers/transport/byte-stream.ts';
+import { MemoryStream } from '../drivers/transport/memory-stream.ts';
 import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { VirtualClock } from '../harness/clock.ts';
 import { loadRig } from '../harness/config.ts';
@@ -19,28 +19,6 @@ import { runPlan, DEFAULT_RIG } from '../harness/run.ts';
 import { repairCsv } from '../reports/csv-repair.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { tempDir } from './helpers.ts';
-
-class MemoryStream implements ByteStream {
-  readonly path = 'mem:fuzz';
-  private readonly listeners = new StreamListeners();
-  constructor(private readonly reply: (written: string) => string | undefined = () => undefined) {}
-  write(data: string | Buffer): void {
-    const answer = this.reply(data.toString());
-    if (answer !== undefined) queueMicrotask(() => this.listeners.emitData(Buffer.from(answer, 'latin1')));
-  }
-  onData(l: (chunk: Buffer) => void): () => void {
-    return this.listeners.onData(l);
-  }
-  onClose(l: (reason: string) => void): () => void {
-    return this.listeners.onClose(l);
-  }
-  push(bytes: Buffer): void {
-    this.listeners.emitData(bytes);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const goodLines = Array.from({ length: 20 }, (_, i) => encodeLine('=', i, [i * 1000, 12, -340, 9810, 5, -6, 7, 312]));
 
@@ -73,7 +51,7 @@ test('property: a sensor driver fed random and mutated bytes never throws, and c
 
 test('property: an open slcan channel fed random bytes never throws; frames, acks, errors and junk are counted', async (t) => {
   const clock = new VirtualClock({ epochMs: 0 });
-  const stream = new MemoryStream((w) => (w.startsWith('V') ? 'V1011\r' : '\r'));
+  const stream = new MemoryStream('mem:adapter', (w) => (w.startsWith('V') ? 'V1011\r' : '\r'));
   const ch = new SlcanChannel(stream, { bitrate: 1_000_000, clock });
   await ch.open();
   let delivered = 0;

@@ -1,5 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
+import { MemoryStream } from '../drivers/transport/memory-stream.ts';
+import { SlcanChannel } from '../drivers/transport/slcan.ts';
+import { VirtualClock } from '../harness/clock.ts';
 import { bitrateCommand, bitrateOf, CANABLE, decodeMessage, encodeFrame, LAWICEL, SlcanSplitter, type SlcanDialect } from '../drivers/transport/slcan-codec.ts';
 
 const STAMPED: SlcanDialect = { ...LAWICEL, timestamps: true };
@@ -86,27 +89,15 @@ test('property: random bytes never make the splitter or decoder throw', (t) => {
 });
 
 test('slcan open: stale answers left in the port by an earlier session, or late ones, are not taken for ours', async (t) => {
-  const { SlcanChannel } = await import('../drivers/transport/slcan.ts');
-  const { StreamListeners } = await import('../drivers/transport/byte-stream.ts');
-  const { VirtualClock } = await import('../harness/clock.ts');
   const clock = new VirtualClock({ epochMs: 0 });
-  const listeners = new StreamListeners();
   const written: string[] = [];
-  const stream = {
-    path: 'mem:stale-adapter',
-    write(data: string | Buffer) {
-      const cmd = data.toString();
-      written.push(cmd);
-      // Clearing CRs are answered like empty commands; V by its version; the rest by CR.
-      let answer = cmd === '\r\r\r' ? '\x07\x07\x07' : cmd.startsWith('V') ? 'V1013\r' : '\r';
-      // The answer to a previous program's close, still in the port: it comes out first.
-      if (written.length === 1) answer = `\r${answer}`;
-      clock.setTimer(1, () => listeners.emitData(Buffer.from(answer, 'latin1')));
-    },
-    onData: (l: (b: Buffer) => void) => listeners.onData(l),
-    onClose: (l: (r: string) => void) => listeners.onClose(l),
-    close: () => Promise.resolve(),
-  };
+  const stream = new MemoryStream('mem:stale-adapter', (cmd) => {
+    written.push(cmd);
+    // Clearing CRs are answered like empty commands; V by its version; the rest by CR.
+    const answer = cmd === '\r\r\r' ? '\x07\x07\x07' : cmd.startsWith('V') ? 'V1013\r' : '\r';
+    // The answer to a previous program's close, still in the port: it comes out first.
+    return written.length === 1 ? `\r${answer}` : answer;
+  });
   const ch = new SlcanChannel(stream, { bitrate: 1_000_000, clock, timeoutMs: 50 });
   await ch.open();
   t.deepEqual(written, ['\r\r\r', 'C\r', 'S8\r', 'Z0\r', 'V\r', 'O\r']);
