@@ -6,8 +6,7 @@ import test from 'ava';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { main } from '../harness/cli.ts';
-import { tempDir } from './helpers.ts';
+import { runCli, tempDir } from './helpers.ts';
 
 const dir = tempDir('bad-input');
 const SIM = path.resolve('fixtures/rigs/sim.yaml');
@@ -81,16 +80,8 @@ const CASES: [string, string[], RegExp][] = [
 
 test(`${CASES.length} bad inputs: one line on stderr naming what is wrong, exit 2, no stack trace`, async (t) => {
   t.true(CASES.length >= 30);
-  const orig = process.stderr.write.bind(process.stderr);
   for (const [label, args, expected] of CASES) {
-    let err = '';
-    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = await main(['--', ...args].slice(1), () => undefined);
-    } finally {
-      process.stderr.write = orig;
-    }
+    const { code, err } = await runCli(args);
     t.is(code, 2, `${label}: exit ${code}; ${err}`);
     t.regex(err, expected, label);
     t.is(err.trimEnd().split('\n').length, 1, `${label}: one line, got: ${err}`);

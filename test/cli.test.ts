@@ -1,17 +1,10 @@
 import test from 'ava';
-import { main } from '../harness/cli.ts';
-import { readCsv, tempDir } from './helpers.ts';
+import { readCsv, runCli, tempDir } from './helpers.ts';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(args, (s) => (out += s));
-  return { code, out };
-}
-
 test('dexhil list shows every scenario with stages and success criteria', async (t) => {
-  const { code, out } = await cli(['list']);
+  const { code, out } = await runCli(['list']);
   t.is(code, 0);
   for (const name of ['smoke', 'fold-fabric', 'zipper', 'toilet-paper']) t.regex(out, new RegExp(`^${name} v`, 'm'));
   t.regex(out, /success: slider pulled to the top stop/);
@@ -20,7 +13,7 @@ test('dexhil list shows every scenario with stages and success criteria', async 
 
 test('dexhil run writes the report folder and prints the summary', async (t) => {
   const dir = tempDir('cli');
-  const { code, out } = await cli(['run', '--scenario', 'zipper', '--trials', '3', '--seed', '7', '--out', dir, '--quiet']);
+  const { code, out } = await runCli(['run', '--scenario', 'zipper', '--trials', '3', '--seed', '7', '--out', dir, '--quiet']);
   t.is(code, 0);
   t.regex(out, /zipper\s+3\s+\d+\s+\d+/);
   t.regex(out, /simulated time [\d.]+ s, wall time/);
@@ -28,9 +21,9 @@ test('dexhil run writes the report folder and prints the summary', async (t) => 
 });
 
 test('bad arguments exit 2 with a message', async (t) => {
-  t.is((await cli(['run', '--trials', 'zero'])).code, 2);
-  t.is((await cli(['run', '--scenario', 'nope', '--out', tempDir('nope')])).code, 2);
-  t.is((await cli(['run', '--rig', '/nonexistent.yaml'])).code, 2);
+  t.is((await runCli(['run', '--trials', 'zero'])).code, 2);
+  t.is((await runCli(['run', '--scenario', 'nope', '--out', tempDir('nope')])).code, 2);
+  t.is((await runCli(['run', '--rig', '/nonexistent.yaml'])).code, 2);
 });
 
 test('a reader that goes away (dexhil run | head -1) does not stop the run or lose rows', async (t) => {

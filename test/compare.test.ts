@@ -6,27 +6,13 @@ import test from 'ava';
 import { readFileSync, writeFileSync, cpSync } from 'node:fs';
 import path from 'node:path';
 import { boschlooBWorse, holm } from '../analysis/stats.ts';
-import { main } from '../harness/cli.ts';
-import { readCsv, tempDir } from './helpers.ts';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const orig = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(args, (s) => (out += s));
-    return { code, out, err };
-  } finally {
-    process.stderr.write = orig;
-  }
-}
+import { readCsv, runCli, tempDir } from './helpers.ts';
 
 const runs = (async () => {
   const dir = tempDir('compare');
   const run = async (name: string, extra: string[]): Promise<string> => {
     const out = path.join(dir, name);
-    const r = await cli(['run', '-q', '-s', 'toilet-paper', 'zipper', '--out', out, ...extra]);
+    const r = await runCli(['run', '-q', '-s', 'toilet-paper', 'zipper', '--out', out, ...extra]);
     if (r.code !== 0) throw new Error(`run ${name}: ${r.err}`);
     return out;
   };
@@ -42,7 +28,7 @@ const runs = (async () => {
 test('the regression profile against the baseline: exit 1, naming toilet-paper; paired trials add McNemar; files written', async (t) => {
   const { dir, base, regression } = await runs;
   const outDir = path.join(dir, 'cmp');
-  const r = await cli(['compare', base, regression, '--out', outDir]);
+  const r = await runCli(['compare', base, regression, '--out', outDir]);
   t.is(r.code, 1, r.out + r.err);
   t.regex(r.out, /^toilet-paper\s+REGRESSION\s/m);
   t.regex(r.out, /^zipper\s+(INCONCLUSIVE|NON-INFERIOR)\s/m);
@@ -59,7 +45,7 @@ test('the regression profile against the baseline: exit 1, naming toilet-paper; 
 
 test('two baseline runs with different seeds: no regression, exit 0, not paired (said)', async (t) => {
   const { base, base2 } = await runs;
-  const r = await cli(['compare', base, base2, '--json']);
+  const r = await runCli(['compare', base, base2, '--json']);
   t.is(r.code, 0, r.out + r.err);
   const c = JSON.parse(r.out) as { regression: boolean; notes: string[]; scenarios: { verdict: string; paired: unknown }[] };
   t.false(c.regression);
@@ -70,7 +56,7 @@ test('two baseline runs with different seeds: no regression, exit 0, not paired 
 
 test('input errors exit 2 with a plain message: missing folder, different scenario versions, --paired on unpairable runs', async (t) => {
   const { dir, base, base2 } = await runs;
-  const missing = await cli(['compare', base, path.join(dir, 'nope')]);
+  const missing = await runCli(['compare', base, path.join(dir, 'nope')]);
   t.is(missing.code, 2);
   t.regex(missing.err, /run B: no run folder .*nope/);
 
@@ -78,15 +64,15 @@ test('input errors exit 2 with a plain message: missing folder, different scenar
   cpSync(base2, other, { recursive: true });
   const trials = path.join(other, 'trials.csv');
   writeFileSync(trials, readFileSync(trials, 'utf8').replace(/,zipper,1\.0\.0,/g, ',zipper,1.1.0,'));
-  const versions = await cli(['compare', base, other]);
+  const versions = await runCli(['compare', base, other]);
   t.is(versions.code, 2);
   t.regex(versions.err, /scenario zipper: run A used version 1\.0\.0 and run B version 1\.1\.0; trials of different scenario versions are not comparable/);
 
-  const unpaired = await cli(['compare', base, base2, '--paired']);
+  const unpaired = await runCli(['compare', base, base2, '--paired']);
   t.is(unpaired.code, 2);
   t.regex(unpaired.err, /--paired: the runs share no initial-condition ids \(seeds 1 and 2\)/);
 
-  const badMargin = await cli(['compare', base, base2, '--margin', '5']);
+  const badMargin = await runCli(['compare', base, base2, '--margin', '5']);
   t.is(badMargin.code, 2);
 });
 

@@ -10,13 +10,12 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RealClock } from '../harness/clock.ts';
-import { main } from '../harness/cli.ts';
 import { loadRig } from '../harness/config.ts';
 import { startEmulators, type EmulatedDevice } from '../harness/emulate.ts';
 import type { HarnessEvent } from '../harness/events.ts';
 import { runPlan } from '../harness/run.ts';
 import { findScenario } from '../scenarios/index.ts';
-import { ptyRigFile, readCsv, tempDir } from './helpers.ts';
+import { ptyRigFile, readCsv, runCli, tempDir } from './helpers.ts';
 
 type Row = Record<string, string>;
 
@@ -172,15 +171,7 @@ test('force over the limit with safety.onBreach: abort: the run ends after the s
     (c as Record<string, unknown>)['safety'] = { forceN: 20, onBreach: 'abort' };
   });
   const out = tempDir('fi-force-abort-out');
-  let err = '';
-  const orig = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await main(['run', '--rig', file, '-s', 'zipper', '-n', '3', '--out', out, '-q'], () => undefined);
-  } finally {
-    process.stderr.write = orig;
-  }
+  const { code, err } = await runCli(['run', '--rig', file, '-s', 'zipper', '-n', '3', '--out', out, '-q']);
   t.is(code, 4, err);
   t.regex(err, /the run stopped early: safety stop: wrist_ft: force [\d.]+ N over the limit 20 N \(safety\.onBreach: abort\)/);
   const rows = readCsv(path.join(out, 'trials.csv'));

@@ -6,6 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { parse } from 'csv-parse/sync';
 import YAML from 'yaml';
 import { decodeLine } from '../drivers/line-codec.ts';
+import { main } from '../harness/cli.ts';
 import { parseCandumpLine } from '../reports/candump.ts';
 import { parseSerialTraceLine } from '../reports/traces.ts';
 
@@ -94,5 +95,19 @@ export function checkTraces(t: ExecutionContext, out: string): void {
       t.true(Number(a) > (last.get(file!) ?? 0) && Number(a) <= Number(b) && Number(b) <= lengths.get(file!)!, part);
       last.set(file!, Number(b));
     }
+  }
+}
+
+/** Runs the CLI in this process; returns its exit code, what it printed, and what went to stderr. */
+export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const orig = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(args, (s) => (out += s));
+    return { code, out, err };
+  } finally {
+    process.stderr.write = orig;
   }
 }

@@ -5,17 +5,10 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { main } from '../harness/cli.ts';
-import { tempDir } from './helpers.ts';
-
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(args, (s) => (out += s));
-  return { code, out };
-}
+import { runCli, tempDir } from './helpers.ts';
 
 test('not a terminal: a plain line each tenth of a scenario, with pass rate and ETA', async (t) => {
-  const r = await cli(['run', '-s', 'smoke', '-n', '20', '--out', path.join(tempDir('progress'), 'run')]);
+  const r = await runCli(['run', '-s', 'smoke', '-n', '20', '--out', path.join(tempDir('progress'), 'run')]);
   t.is(r.code, 0);
   const lines = r.out.split('\n').filter((l) => /^ {2}smoke: \d+\/20 trials, \d+ pass \([\d.]+% of judged\), eta \d+:\d\d$/.test(l));
   t.deepEqual(lines.map((l) => Number(/(\d+)\/20/.exec(l)![1])), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
@@ -23,10 +16,10 @@ test('not a terminal: a plain line each tenth of a scenario, with pass rate and 
 });
 
 test('--quiet prints only the summary; --json prints only JSON', async (t) => {
-  const q = await cli(['run', '-q', '-s', 'smoke', '-n', '4', '--out', path.join(tempDir('progress-q'), 'run')]);
+  const q = await runCli(['run', '-q', '-s', 'smoke', '-n', '4', '--out', path.join(tempDir('progress-q'), 'run')]);
   t.false(/trials, \d+ pass/.test(q.out));
   t.regex(q.out, /^smoke\s+4\s+4\s/m);
-  const j = await cli(['run', '--json', '-s', 'smoke', '-n', '4', '--out', path.join(tempDir('progress-j'), 'run')]);
+  const j = await runCli(['run', '--json', '-s', 'smoke', '-n', '4', '--out', path.join(tempDir('progress-j'), 'run')]);
   const parsed = JSON.parse(j.out) as { scenarios: { scenario: string; trials: number; pass: number }[]; exit_code: number };
   t.deepEqual(parsed.scenarios.map((s) => [s.scenario, s.trials]), [['smoke', 4]]);
   t.is(parsed.exit_code, 0);

@@ -5,12 +5,11 @@
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { main } from '../harness/cli.ts';
 import { loadRig } from '../harness/config.ts';
 import { startEmulators } from '../harness/emulate.ts';
 import { runPlan } from '../harness/run.ts';
 import { findScenario } from '../scenarios/index.ts';
-import { checkTraces, ptyRigFile, readCsv, tempDir } from './helpers.ts';
+import { checkTraces, ptyRigFile, readCsv, runCli, tempDir } from './helpers.ts';
 
 test('smoke and a toilet-paper trial pass over ptys; devices.csv says serial/slcan and real; traces hold what was counted', async (t) => {
   const { file } = ptyRigFile('pty-run');
@@ -89,15 +88,7 @@ test('run checks the links before the first trial: a sensor that cannot keep its
   const emu = await startEmulators(loaded, { seed: 6 });
   try {
     const out = tempDir('pty-preflight-out');
-    let printed = '';
-    const origWrite = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = await main(['run', '--rig', file, '-s', 'smoke', '-n', '1', '--out', out, '--preflight', '1'], () => undefined);
-    } finally {
-      process.stderr.write = origWrite;
-    }
+    const { code, err: printed } = await runCli(['run', '--rig', file, '-s', 'smoke', '-n', '1', '--out', out, '--preflight', '1']);
     t.is(code, 3, printed);
     t.regex(printed, /pre-flight check of rig \S+ failed, no trial was run: table_ft: rate \d+\.\d Hz, expected 1000 Hz/);
     t.false(/wrist_ft:|hand:|arm:/.test(printed.split('hint')[0]!), 'only the failing device is named');

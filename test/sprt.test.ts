@@ -6,23 +6,10 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { main } from '../harness/cli.ts';
-import { readCsv, tempDir } from './helpers.ts';
+import { readCsv, runCli, tempDir } from './helpers.ts';
 import { DEFAULT_SPRT, Sprt, sprtBounds } from '../analysis/sequential.ts';
 import { trialsToDetect } from '../analysis/stats.ts';
 import { Rng } from '../drivers/sim/rng.ts';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const orig = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args, (s) => (out += s)), out, err };
-  } finally {
-    process.stderr.write = orig;
-  }
-}
 
 const SEQUENCES = 4000;
 const MAX_TRIALS = 400;
@@ -72,9 +59,9 @@ test(`false alarms at most alpha + 0.01 and power at least 0.75 over ${SEQUENCES
 test('run --baseline --stop-when-decided: the regression build stops early with REGRESSION (exit 1), recorded in the manifest', async (t) => {
   const dir = tempDir('sprt-run');
   const base = path.join(dir, 'base');
-  t.is((await cli(['run', '-q', '-s', 'toilet-paper', '-n', '60', '--seed', '4', '--out', base])).code, 0);
+  t.is((await runCli(['run', '-q', '-s', 'toilet-paper', '-n', '60', '--seed', '4', '--out', base])).code, 0);
   const cand = path.join(dir, 'cand');
-  const r = await cli(['run', '-q', '-s', 'toilet-paper', '-n', '60', '--seed', '4', '--out', cand, '--profile', 'fixtures/profiles/regression.yaml', '--baseline', base, '--stop-when-decided']);
+  const r = await runCli(['run', '-q', '-s', 'toilet-paper', '-n', '60', '--seed', '4', '--out', cand, '--profile', 'fixtures/profiles/regression.yaml', '--baseline', base, '--stop-when-decided']);
   t.is(r.code, 1, r.out + r.err);
   const m = /^toilet-paper: sequential test decided REGRESSION after (\d+) trials \(upper boundary; /m.exec(r.out);
   t.truthy(m, r.out);
@@ -87,18 +74,18 @@ test('run --baseline --stop-when-decided: the regression build stops early with 
   t.deepEqual(manifest.sequential.scenarios.map((q) => [q.scenario, q.decision, q.trials]), [['toilet-paper', 'regression', stoppedAt]]);
   t.true(manifest.sequential.scenarios[0]!.llr >= manifest.sequential.design.upper);
   // compare says the early stop is the verdict.
-  const c = await cli(['compare', base, cand]);
+  const c = await runCli(['compare', base, cand]);
   t.regex(c.out, /run B stopped toilet-paper after \d+ trials when its sequential test decided "regression"/);
 });
 
 test('run --baseline refuses what cannot be paired: another seed, or --stop-when-decided alone (exit 2)', async (t) => {
   const dir = tempDir('sprt-bad');
   const base = path.join(dir, 'base');
-  t.is((await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '4', '--out', base])).code, 0);
-  const seed = await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '5', '--out', path.join(dir, 'b'), '--baseline', base, '--stop-when-decided']);
+  t.is((await runCli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '4', '--out', base])).code, 0);
+  const seed = await runCli(['run', '-q', '-s', 'smoke', '-n', '2', '--seed', '5', '--out', path.join(dir, 'b'), '--baseline', base, '--stop-when-decided']);
   t.is(seed.code, 2);
   t.regex(seed.err, /--baseline .* ran with seed 4, this run with seed 5: trials pair by initial condition only with the same seed \(hint: add --seed 4\)/);
-  const alone = await cli(['run', '-q', '-s', 'smoke', '-n', '2', '--stop-when-decided']);
+  const alone = await runCli(['run', '-q', '-s', 'smoke', '-n', '2', '--stop-when-decided']);
   t.is(alone.code, 2);
   t.regex(alone.err, /--stop-when-decided needs --baseline/);
 });
