@@ -3,6 +3,8 @@
  * (for tests and exit-code mapping), a human message saying what happened and where,
  * and, where we know it, a `hint` saying what to do about it.
  */
+import type { FaultDomain } from './events.ts';
+
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_NOT_FOUND'
@@ -53,5 +55,35 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
     throw reason instanceof Error ? reason : new AbortedError(String(reason));
+  }
+}
+
+/** The failure label of an error: its own label (a safety stop's), else its code in kebab case. */
+export function errorLabel(err: unknown): string {
+  const own = (err as { label?: unknown } | undefined)?.label;
+  if (typeof own === 'string') return own;
+  if (err instanceof DexhilError) return err.code.toLowerCase().replaceAll('_', '-');
+  return 'harness-error';
+}
+
+/** Whose fault an error is (see FaultDomain). */
+export function domainOf(err: unknown): FaultDomain {
+  const trip = (err as { trip?: { domain?: FaultDomain } } | undefined)?.trip;
+  if (trip?.domain !== undefined) return trip.domain;
+  if (!(err instanceof DexhilError)) return 'harness';
+  switch (err.code) {
+    case 'DEVICE_REFUSED':
+    case 'PROTOCOL':
+    case 'PROTOCOL_VERSION':
+      return 'firmware';
+    case 'DEVICE_TIMEOUT':
+    case 'DEVICE_STATE':
+    case 'PORT_NOT_FOUND':
+    case 'PORT_OPEN':
+    case 'RESET_FAILED':
+    case 'SAFETY':
+      return 'rig';
+    default:
+      return 'harness';
   }
 }

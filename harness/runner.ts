@@ -8,7 +8,7 @@
  */
 import { hash32 } from '../drivers/sim/rng.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
-import { AbortedError, DexhilError } from './errors.ts';
+import { AbortedError, DexhilError, domainOf, errorLabel } from './errors.ts';
 import type { AttemptOutcome, CorrectionRecord, EventBus, FaultDomain, Measurement, Outcome, TrialRecord } from './events.ts';
 import type { Rig } from './rig.ts';
 import { TaskFailure, type ScenarioDef, type StageContext, type StageDef, type Trigger } from './scenario.ts';
@@ -373,34 +373,5 @@ export class Runner {
         },
       );
     });
-  }
-}
-
-function errorLabel(err: unknown): string {
-  const own = (err as { label?: unknown } | undefined)?.label;
-  if (typeof own === 'string') return own;
-  if (err instanceof DexhilError) return err.code.toLowerCase().replaceAll('_', '-');
-  return 'harness-error';
-}
-
-/** Whose fault an error is (see FaultDomain). */
-export function domainOf(err: unknown): FaultDomain {
-  const trip = (err as { trip?: { domain?: FaultDomain } } | undefined)?.trip;
-  if (trip?.domain !== undefined) return trip.domain;
-  if (!(err instanceof DexhilError)) return 'harness';
-  switch (err.code) {
-    case 'DEVICE_REFUSED':
-    case 'PROTOCOL':
-    case 'PROTOCOL_VERSION':
-      return 'firmware';
-    case 'DEVICE_TIMEOUT':
-    case 'DEVICE_STATE':
-    case 'PORT_NOT_FOUND':
-    case 'PORT_OPEN':
-    case 'RESET_FAILED':
-    case 'SAFETY':
-      return 'rig';
-    default:
-      return 'harness';
   }
 }
