@@ -274,7 +274,8 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     },
     mode,
     notices,
-    sensor: (mount) => sensorList().find((x) => x.mount === mount)?.driver,
+    // Scenarios read this on every check: find it without building the sensor list.
+    sensor: (mount) => slots.find((x) => x.dev.kind === 'ft' && x.dev.mount === mount)?.driver as FtDriver | undefined,
     lacks(needs) {
       const arm = armSlot();
       const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !handSlot() : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));

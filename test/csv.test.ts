@@ -1,5 +1,10 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
+import { findScenario } from '../scenarios/index.ts';
+import { tempDir } from './helpers.ts';
 import { parse } from 'csv-parse/sync';
 import { correctionRow, stepRow, trialRow } from '../reports/columns.ts';
 import { toCsv } from '../reports/csv-recorder.ts';
@@ -26,21 +31,15 @@ test('cells that start like a spreadsheet formula are escaped', (t) => {
 });
 
 test('device strings that look like spreadsheet formulas reach devices.csv escaped', async (t) => {
-  const { readFileSync: read, writeFileSync: write, mkdtempSync } = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
-  const YAML = (await import('yaml')).default;
-  const { runPlan, DEFAULT_RIG } = await import('../harness/run.ts');
-  const { findScenario } = await import('../scenarios/index.ts');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-untrusted-'));
-  const profile = YAML.parse(read('fixtures/profiles/default.yaml', 'utf8')) as Record<string, Record<string, unknown>>;
+  const dir = tempDir('untrusted');
+  const profile = YAML.parse(readFileSync('fixtures/profiles/default.yaml', 'utf8')) as Record<string, Record<string, unknown>>;
   // (No commas: the line protocol separates fields with them, so a device cannot send one.)
   profile['hand']!['model'] = "=cmd|' /C calc'!A0";
   profile['ft']!['serialPrefix'] = '@SUM(A1)';
-  write(path.join(dir, 'profile.yaml'), YAML.stringify(profile));
+  writeFileSync(path.join(dir, 'profile.yaml'), YAML.stringify(profile));
   const out = path.join(dir, 'run');
   await runPlan({ rigFile: DEFAULT_RIG, profileFile: path.join(dir, 'profile.yaml'), scenarios: [findScenario('smoke')!], trials: 1, seed: 1, outDir: out, epochMs: 0 });
-  const rows = parse(read(path.join(out, 'devices.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+  const rows = parse(readFileSync(path.join(out, 'devices.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
   t.is(rows.find((r) => r['device'] === 'hand')!['model'], "'=cmd|' /C calc'!A0");
   t.true(rows.filter((r) => r['kind'] === 'ft').every((r) => r['serial']!.startsWith("'@SUM(A1)")));
 });
