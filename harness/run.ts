@@ -331,12 +331,17 @@ function sequentialPlan(baseline: NonNullable<RunOptions['baseline']>, seed: num
     const v = base.trials.find((r) => r.scenario === s.name)?.version;
     if (v !== undefined && v !== s.version) throw new DexhilError('USAGE', `--baseline: scenario ${s.name} is version ${v} there and ${s.version} here; trials of different versions cannot be paired`);
   }
-  const state = new Map<string, { sprt: Sprt; trials: number; stoppedBy?: SequentialResult['stoppedBy'] }>();
+  interface ScenarioTest {
+    sprt: Sprt;
+    trials: number;
+    stoppedBy?: SequentialResult['stoppedBy'];
+  }
+  const state = new Map<string, ScenarioTest>();
   return {
     stopAfter(scenario: string, maxTrials: number): ((r: TrialRecord) => boolean) | undefined {
       const baseRows = new Map(base.trials.filter((r) => r.scenario === scenario).map((r) => [r.icId, r]));
       if (baseRows.size === 0) return undefined; // not in the baseline: run it in full, nothing to pair
-      const st = { sprt: new Sprt(baseline.design), trials: 0 } as { sprt: Sprt; trials: number; stoppedBy?: SequentialResult['stoppedBy'] };
+      const st: ScenarioTest = { sprt: new Sprt(baseline.design), trials: 0 };
       state.set(scenario, st);
       const lastBaseTrial = Math.max(...[...baseRows.values()].map((r) => r.trial));
       return (r) => {
