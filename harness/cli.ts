@@ -10,6 +10,8 @@ import { DEFAULT_SPRT } from '../analysis/sequential.ts';
 import { formatCompareText, writeCompareFiles } from '../analysis/compare-report.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import { ProgressWriter } from '../reports/progress.ts';
+import { writeCompareReport, writeRunReport } from '../reports/html.ts';
+import { writeJunit } from '../reports/junit.ts';
 import type { TraceMode } from '../reports/traces.ts';
 import { RealClock } from './clock.ts';
 import { loadRig } from './config.ts';
@@ -213,14 +215,29 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option('--paired', 'require paired trials (same initial conditions); an error when the runs cannot be paired')
     .option('--json', 'print the comparison as JSON')
     .option('-o, --out <dir>', 'also write compare.md, compare.csv and compare.json there')
-    .action((runA: string, runB: string, opts: { alpha: number; margin: number; power: number; paired?: boolean; json?: boolean; out?: string }) => {
+    .option('--html <file>', 'also write the comparison as a self-contained HTML page (charts, verdicts, trials needed)')
+    .action((runA: string, runB: string, opts: { alpha: number; margin: number; power: number; paired?: boolean; json?: boolean; out?: string; html?: string }) => {
       const c = compareRuns(loadRun(runA, 'run A'), loadRun(runB, 'run B'), { alpha: opts.alpha, margin: opts.margin, power: opts.power, paired: opts.paired === true });
       out(opts.json ? `${JSON.stringify(c, null, 2)}\n` : `${formatCompareText(c)}\n`);
       if (opts.out !== undefined) {
         const files = writeCompareFiles(c, opts.out);
         if (!opts.json) out(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
       }
+      if (opts.html !== undefined) {
+        const file = writeCompareReport(c, opts.html);
+        if (!opts.json) out(`written: ${path.relative(process.cwd(), file)}\n`);
+      }
       setExit(c.regression ? 1 : 0);
+    });
+
+  program
+    .command('report')
+    .description("re-render a run folder's report.html and junit.xml from its CSVs (old runs, or after a crash)")
+    .argument('<run-dir>', 'a run folder (reports/runs/<run-id>)')
+    .action((dir: string) => {
+      const html = writeRunReport(dir);
+      const xml = writeJunit(dir);
+      out(`written: ${path.relative(process.cwd(), html)}, ${path.relative(process.cwd(), xml)}\n`);
     });
 
   program

@@ -107,7 +107,7 @@ export function prepareResume(dirArg: string): ResumeState {
     done.set(r['scenario']!, set);
   }
   const finished = (row: Record<string, string>): boolean => done.get(row['scenario']!)?.has(Number(row['trial'])) === true;
-  for (const f of ['steps.csv', 'corrections.csv']) repairs.push(...repairCsv(path.join(dir, f), finished).repairs);
+  for (const f of ['steps.csv', 'corrections.csv', 'signals.csv']) repairs.push(...repairCsv(path.join(dir, f), finished).repairs);
   return {
     dir,
     runId: manifest.run_id,

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { SimWorld } from '../drivers/sim/world/index.ts';
 import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
+import { SignalRecorder } from '../reports/signals.ts';
+import { writeRunReport } from '../reports/html.ts';
 import { writeJunit } from '../reports/junit.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRun } from '../analysis/compare.ts';
@@ -162,7 +164,9 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const csv = new CsvRecorder(dir, () => traces.lastSlice, resume !== undefined);
   const summary = new SummaryCollector();
   for (const record of resume?.records ?? []) summary.listener({ type: 'trial-end', record });
+  const signals = new SignalRecorder(dir, rig, resume !== undefined);
   bus.subscribe(traces.listener); // before the CSV recorder: traces are on disk before their trial's row
+  bus.subscribe(signals.listener); // the same for the signals around a trial's events
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
   for (const l of options.listeners ?? []) bus.subscribe(l);
@@ -218,12 +222,14 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     try {
       preflight = await watchLinks(rig, loaded.config.devices, preflightS);
     } catch (err) {
+      signals.close();
       await rig.close();
       traces.close();
       throw err;
     }
     const failed = preflight.filter((c) => c.problems.length > 0);
     if (failed.length > 0) {
+      signals.close();
       await rig.close();
       traces.close();
       writeManifest({ status: 'preflight-failed', preflight, traces: traces.files() });
@@ -271,6 +277,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     const upS = rig.clock.nowMs() / 1000;
     // Link counters after the close, so they count the closing traffic as the traces do.
     supervisor.close();
+    signals.close();
     await rig.close();
     traces.close();
     const linkStats = rig.linkStats();
@@ -303,6 +310,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
     });
+    // report.html last: it shows the finished manifest too.
+    try {
+      writeRunReport(dir);
+    } catch (err) {
+      process.stderr.write(`dexhil: could not write report.html: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
   }
   return {
     runId,

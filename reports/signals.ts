@@ -1,0 +1,134 @@
+/**
+ * signals.csv: the force/torque and grip signals around the events of a trial, for the plots of
+ * report.html. For every trial that failed, erred, timed out or made a correction, the samples
+ * from 2 s before its first event to 1 s after its last one (within the trial) are written:
+ *
+ *   run_id, scenario, trial, t_ms (ms since the trial started, as corrections.csv's t_ms), channel, value
+ *
+ * Channels: `<sensor>.force_n` and `<sensor>.torque_nm` (magnitudes) of each F/T sensor, and
+ * `<hand>.grip_n` (the sum of the fingertip forces). Raw samples, no down-sampling: this file is
+ * the record, the report thins what it draws.
+ *
+ * Like the trace recorder, it taps the devices (again after a reconnect) and listens to the event
+ * stream; a trial's rows are written before its trials.csv row, so a row on disk has its signals.
+ */
+import { closeSync, existsSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { HarnessEvent } from '../harness/events.ts';
+import type { Rig } from '../harness/rig.ts';
+import { toCsv } from './csv-recorder.ts';
+
+export const SIGNAL_COLUMNS = ['run_id', 'scenario', 'trial', 't_ms', 'channel', 'value'] as const;
+
+/** How much signal before the first event and after the last one goes into the file. */
+export const SIGNAL_BEFORE_MS = 2000;
+export const SIGNAL_AFTER_MS = 1000;
+
+/** One channel's samples in the trial so far: times (ms since trial start) and values. */
+interface Channel {
+  t: number[];
+  v: number[];
+}
+
+export class SignalRecorder {
+  readonly file: string;
+  private fd: number | undefined;
+  private runId = '';
+  private trial: { scenario: string; trial: number; startMs: number; events: number[] } | undefined;
+  private channels = new Map<string, Channel>();
+  private readonly untap: (() => void)[] = [];
+  private readonly offReconnect: () => void;
+
+  constructor(
+    dir: string,
+    private readonly rig: Rig,
+    private readonly resume = false,
+  ) {
+    this.file = path.join(dir, 'signals.csv');
+    this.tap();
+    this.offReconnect = rig.onReconnect(() => this.tap());
+  }
+
+  private record(channel: string, tMs: number, value: number): void {
+    if (this.trial === undefined) return;
+    let c = this.channels.get(channel);
+    if (c === undefined) {
+      c = { t: [], v: [] };
+      this.channels.set(channel, c);
+    }
+    c.t.push(tMs - this.trial.startMs);
+    c.v.push(value);
+  }
+
+  /** Listens to the rig's current devices (a reconnect replaces them). */
+  private tap(): void {
+    for (const u of this.untap.splice(0)) u();
+    for (const s of this.rig.sensors) {
+      const force = `${s.name}.force_n`;
+      const torque = `${s.name}.torque_nm`;
+      this.untap.push(
+        s.driver.onSample((w) => {
+          this.record(force, w.rxMs, Math.hypot(w.fx, w.fy, w.fz));
+          this.record(torque, w.rxMs, Math.hypot(w.tx, w.ty, w.tz));
+        }),
+      );
+    }
+    const hand = this.rig.hand;
+    if (hand !== undefined) {
+      const grip = `${hand.name}.grip_n`;
+      this.untap.push(hand.onState((h) => this.record(grip, h.rxMs, h.tipForceN.reduce((a, b) => a + b, 0))));
+    }
+  }
+
+  readonly listener = (e: HarnessEvent): void => {
+    switch (e.type) {
+      case 'run-start':
+        this.runId = e.run.runId;
+        if (!this.resume || !existsSync(this.file) || statSync(this.file).size === 0) writeFileSync(this.file, toCsv([[...SIGNAL_COLUMNS]]));
+        this.fd = openSync(this.file, 'a');
+        break;
+      case 'trial-start':
+        this.trial = { scenario: e.scenario, trial: e.trial, startMs: e.tMs, events: [] };
+        this.channels = new Map();
+        break;
+      case 'correction':
+        this.trial?.events.push(e.record.tMs);
+        break;
+      case 'trial-end': {
+        const tr = this.trial;
+        this.trial = undefined;
+        if (tr === undefined || this.fd === undefined) break;
+        const r = e.record;
+        const events = [...tr.events];
+        if (r.outcome === 'fail' || r.outcome === 'error' || r.outcome === 'timeout') events.push(r.durationMs);
+        if (events.length === 0) break;
+        const from = Math.max(0, Math.min(...events) - SIGNAL_BEFORE_MS);
+        const to = Math.min(r.durationMs, Math.max(...events) + SIGNAL_AFTER_MS);
+        const rows: (string | number)[][] = [];
+        for (const [name, c] of [...this.channels].sort(([a], [b]) => a.localeCompare(b))) {
+          for (let i = 0; i < c.t.length; i++) {
+            const t = c.t[i]!;
+            if (t >= from && t <= to) rows.push([this.runId, tr.scenario, tr.trial, t.toFixed(1), name, Number(c.v[i]!.toFixed(4))]);
+          }
+        }
+        const text = toCsv(rows);
+        const buf = Buffer.from(text);
+        for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+        break;
+      }
+      case 'run-end':
+        this.close();
+        break;
+      default:
+        break;
+    }
+  };
+
+  /** Stops listening to the devices and closes the file. Safe to call twice. */
+  close(): void {
+    for (const u of this.untap.splice(0)) u();
+    this.offReconnect();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
