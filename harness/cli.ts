@@ -83,13 +83,25 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--sprt-alpha <p>', 'sequential design: false-alarm rate').argParser(fraction('--sprt-alpha')).default(DEFAULT_SPRT.alpha))
     .addOption(new Option('--sprt-power <p>', 'sequential design: power').argParser(fraction('--sprt-power')).default(DEFAULT_SPRT.power))
     .option('--resume <run-dir>', 'continue an interrupted run with its own settings: the trials on disk are kept, the rest are run')
+    .option('--mqtt <url>', 'publish status, results and telemetry to this MQTT broker and take operator commands (mqtt://host:1883, mqtts://host:8883)')
+    .option('--mqtt-user <user>', 'MQTT user name (operator commands are only taken on an authenticated connection)')
+    .option('--mqtt-password-file <file>', 'file holding the MQTT password (first line)')
+    .option('--mqtt-ca <file>', 'TLS: CA certificate (PEM) the broker is checked against')
+    .option('--mqtt-cert <file>', 'TLS: client certificate (PEM)')
+    .option('--mqtt-key <file>', 'TLS: client key (PEM)')
+    .option('--mqtt-prefix <prefix>', 'MQTT topic prefix', 'dexhil')
+    .addOption(new Option('--mqtt-telemetry-hz <hz>', 'telemetry messages per second of rig time (0: none)').argParser(nonNegativeInt('--mqtt-telemetry-hz')).default(1))
+    .addOption(new Option('--mqtt-queue <n>', 'messages kept while the broker is away; older ones are dropped and counted').argParser(positiveInt('--mqtt-queue')).default(1000))
     .option('-q, --quiet', 'print only the summary')
     .option('--json', 'print only the summary, as JSON')
     .option('--debug', 'print stack traces of errors')
-    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean; mqtt?: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string; mqttTelemetryHz: number; mqttQueue: number }) {
+      const mqttGiven = this.options.filter((o) => o.attributeName().startsWith('mqtt') && o.attributeName() !== 'mqtt' && this.getOptionValueSource(o.attributeName()) === 'cli');
+      if (opts.mqtt === undefined && mqttGiven.length > 0) throw new DexhilError('USAGE', `${mqttGiven.map((o) => o.long).join(', ')} need --mqtt <url>`);
+      const mqttSettings = opts.mqtt === undefined ? undefined : { url: opts.mqtt, user: opts.mqttUser, passwordFile: opts.mqttPasswordFile, ca: opts.mqttCa, cert: opts.mqttCert, key: opts.mqttKey, prefix: opts.mqttPrefix, telemetryHz: opts.mqttTelemetryHz, queueLimit: opts.mqttQueue };
       if (opts.resume !== undefined) {
         // The run's own settings rule; any other run setting given here is a mistake worth saying.
-        const given = this.options.filter((o) => !['resume', 'quiet', 'json', 'debug'].includes(o.attributeName()) && this.getOptionValueSource(o.attributeName()) === 'cli');
+        const given = this.options.filter((o) => !['resume', 'quiet', 'json', 'debug'].includes(o.attributeName()) && !o.attributeName().startsWith('mqtt') && this.getOptionValueSource(o.attributeName()) === 'cli');
         if (given.length > 0) throw new DexhilError('USAGE', `--resume continues a run with its own settings; ${given.map((o) => o.long).join(', ')} cannot be given with it`, { hint: 'to run with other settings, start a new run' });
       }
       if (opts.stopWhenDecided === true && opts.baseline === undefined) throw new DexhilError('USAGE', '--stop-when-decided needs --baseline <run-dir> (the run to pair with)');
@@ -118,7 +130,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         // Progress: bars on a terminal, plain lines in logs and CI, nothing with --quiet or --json.
         const silent = opts.quiet === true || opts.json === true;
         const progress = silent ? undefined : new ProgressWriter({ out, bars: process.stderr.isTTY === true && process.env['CI'] !== 'true' });
-        const common = { listeners: progress === undefined ? [] : [progress.listener], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`) };
+        const common = { listeners: progress === undefined ? [] : [progress.listener], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`), ...(mqttSettings === undefined ? {} : { mqtt: mqttSettings }) };
         let plan: RunOptions;
         if (opts.resume !== undefined) {
           const resume = prepareResume(opts.resume);

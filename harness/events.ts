@@ -116,7 +116,9 @@ export type HarnessEvent =
   | { type: 'measurement'; scenario: string; trial: number; stage: string; measurement: Measurement; tMs: number }
   | { type: 'correction'; record: CorrectionRecord }
   | { type: 'fault'; scenario: string; trial: number; device: string; code: string; message: string; tMs: number; domain?: FaultDomain; reactionUs?: number }
-  | { type: 'sample'; channel: string; value: number; tMs: number };
+  | { type: 'sample'; channel: string; value: number; tMs: number }
+  /** An operator's pause or resume (from the terminal or MQTT), said to every listener. */
+  | { type: 'control'; action: 'pause' | 'resume'; by: string; tMs: number };
 
 export type Listener = (event: HarnessEvent) => void;
 

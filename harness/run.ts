@@ -20,6 +20,7 @@ import type { ResumeState, RunSettings } from './resume.ts';
 import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
+import { MqttLink, publicUrl, type MqttCounters, type MqttSettings } from './mqtt.ts';
 import { createRig } from './rig.ts';
 import { Runner } from './runner.ts';
 import { SafetySupervisor } from './safety.ts';
@@ -46,6 +47,8 @@ export interface RunOptions {
   world?: SimWorld;
   /** Where rig-factory notices go (the CLI prints them on stderr). */
   notice?: (text: string) => void;
+  /** Live status, results, telemetry and operator commands over MQTT (harness/mqtt.ts). */
+  mqtt?: MqttSettings;
   /** Raw traces (traces/ in the run folder); default `auto`: when a real device is in the rig. */
   trace?: TraceMode;
   /**
@@ -170,6 +173,19 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
   for (const l of options.listeners ?? []) bus.subscribe(l);
+  let link: MqttLink | undefined;
+  if (options.mqtt !== undefined) {
+    try {
+      link = new MqttLink(options.mqtt, rig.id, options.notice);
+    } catch (err) {
+      signals.close();
+      await rig.close();
+      traces.close();
+      throw err;
+    }
+    bus.subscribe(link.listener);
+    link.attachRig(rig);
+  }
 
   const runnable: ScenarioDef[] = [];
   const skipped: { name: string; reason: string }[] = [];
@@ -256,6 +272,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const runner = new Runner(rig, bus, supervisor);
   runnerRef = runner;
   control?.onRunner?.(runner);
+  link?.attachRunner(runner);
   const wall0 = performance.now();
   let simSeconds = 0;
   let wallSeconds = 0;
@@ -290,6 +307,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       }),
     });
     bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });
+    let mqttCounters: MqttCounters | undefined;
+    if (link !== undefined) {
+      link.runEnded(summary.summaries(), runner.wasAborted || runner.stoppedBecause !== undefined ? 'aborted' : 'complete');
+      mqttCounters = await link.close();
+      options.notice?.(`MQTT: ${mqttCounters.published} messages published, ${mqttCounters.dropped} dropped, ${mqttCounters.reconnects} reconnection attempts, ${mqttCounters.commands} commands (${mqttCounters.rejected} rejected)`);
+    }
     // junit.xml from the finished CSVs (so a resumed run's file covers all its trials).
     try {
       writeJunit(dir);
@@ -309,6 +332,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       traces: traces.files(),
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
+      ...(mqttCounters === undefined ? {} : { mqtt: { url: publicUrl(options.mqtt?.url ?? ''), ...mqttCounters } }),
     });
     // report.html last: it shows the finished manifest too.
     try {

@@ -88,11 +88,52 @@ export class Runner {
   /** Stops the run: the current trial ends `aborted` (motion held), no further trial starts. */
   abort(reason: string): void {
     this.aborted = true;
+    this.stopReason ??= reason;
     this.runAbort.abort(new AbortedError(reason));
   }
 
   get wasAborted(): boolean {
     return this.aborted;
+  }
+
+  private pauseGate: { by: string; resume: () => void; resumed: Promise<void> } | undefined;
+
+  /**
+   * Holds the run before its next trial (the trial in progress finishes) until `resume` or
+   * `abort`. Returns false when it was paused already.
+   */
+  pause(by: string): boolean {
+    if (this.pauseGate !== undefined) return false;
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    this.pauseGate = { by, resume, resumed };
+    this.bus.emit({ type: 'control', action: 'pause', by, tMs: this.rig.clock.nowMs() });
+    return true;
+  }
+
+  /** Lets a paused run go on. Returns false when it was not paused. */
+  resume(by: string): boolean {
+    const gate = this.pauseGate;
+    if (gate === undefined) return false;
+    this.pauseGate = undefined;
+    this.bus.emit({ type: 'control', action: 'resume', by, tMs: this.rig.clock.nowMs() });
+    gate.resume();
+    return true;
+  }
+
+  get paused(): boolean {
+    return this.pauseGate !== undefined;
+  }
+
+  /** Waits while the run is paused; an abort ends the wait. */
+  private async waitIfPaused(): Promise<void> {
+    const gate = this.pauseGate;
+    if (gate === undefined || this.aborted) return;
+    const signal = this.runAbort.signal;
+    await new Promise<void>((resolve) => {
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      void gate.resumed.then(resolve);
+    });
   }
 
   /**
@@ -105,6 +146,8 @@ export class Runner {
     const records: TrialRecord[] = [];
     for (let t = 1; t <= trials && !this.aborted && this.stopReason === undefined; t++) {
       if (done?.has(t) === true) continue; // on disk already (a resumed run)
+      await this.waitIfPaused();
+      if (this.aborted) break;
       try {
         await this.guard?.nextTrial(); // a lost device comes back first, or the run ends here
       } catch (err) {

@@ -1,0 +1,371 @@
+/**
+ * The rig on MQTT: live status, results and telemetry out, operator commands in.
+ *
+ * Topics, under `<prefix>/<rig-id>/` (prefix `dexhil` by default); payloads are JSON objects with
+ * `v` (schema version, 1) and `type`:
+ *
+ *   status        retained, QoS 1   online | running | paused | offline; the last will says offline
+ *   run           retained, QoS 1   run start (plan, devices) and run end (summary, MQTT counters)
+ *   trial         QoS 1             each trial's result, as its trials.csv row says
+ *   correction    QoS 1             each correction event
+ *   fault         QoS 1             each fault (safety stops, lost devices, refusals)
+ *   telemetry     QoS 0             latest F/T and grip values, down-sampled to --mqtt-telemetry-hz
+ *   cmd           (subscribed)      operator commands: pause, resume, abort
+ *   cmd/reply     QoS 1             the answer to each command, also to malformed ones
+ *
+ * Publishing never waits on the broker: messages go out while the client is connected and fewer
+ * than MAX_INFLIGHT are unacknowledged; otherwise run events wait in a bounded queue (the oldest
+ * dropped beyond `queueLimit`) and telemetry is dropped. Every drop is counted and reported at the
+ * end. A lost connection is retried with backoff (0.5 s doubling to 30 s); the run goes on.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { z } from 'zod';
+import { RealClock, type Clock, type TimerHandle } from './clock.ts';
+import { DexhilError } from './errors.ts';
+import type { HarnessEvent } from './events.ts';
+import type { Rig } from './rig.ts';
+import type { Runner } from './runner.ts';
+
+export const MQTT_SCHEMA_VERSION = 1;
+const MAX_INFLIGHT = 64;
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+export interface MqttSettings {
+  url: string;
+  user?: string | undefined;
+  passwordFile?: string | undefined;
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  prefix?: string | undefined;
+  telemetryHz?: number | undefined;
+  queueLimit?: number | undefined;
+}
+
+export interface MqttCounters {
+  published: number;
+  dropped: number;
+  reconnects: number;
+  commands: number;
+  rejected: number;
+}
+
+const Command = z.object({
+  v: z.literal(MQTT_SCHEMA_VERSION),
+  id: z.string().max(128).optional(),
+  cmd: z.enum(['pause', 'resume', 'abort']),
+  by: z.string().max(128).optional(),
+});
+
+/** Reads a file an option names, or says which option and file could not be read. */
+function readOptionFile(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new DexhilError('USAGE', `${option} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
+/** The mqtt.js options for `settings`. @throws DexhilError USAGE on a bad URL or an unreadable file. */
+export function clientOptions(settings: MqttSettings, rigId: string, will: { topic: string; payload: string }): IClientOptions {
+  let url: URL;
+  try {
+    url = new URL(settings.url);
+  } catch {
+    throw new DexhilError('USAGE', `--mqtt ${settings.url}: not a URL`, { hint: 'e.g. mqtt://127.0.0.1:1883 or mqtts://broker.lab:8883' });
+  }
+  if (!['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ssl:', 'ws:', 'wss:'].includes(url.protocol)) {
+    throw new DexhilError('USAGE', `--mqtt ${settings.url}: unknown scheme ${url.protocol}`, { hint: 'use mqtt://, mqtts://, ws:// or wss://' });
+  }
+  const options: IClientOptions = {
+    clientId: `dexhil-${rigId}-${process.pid}`,
+    protocolVersion: 5,
+    clean: true,
+    connectTimeout: 5000,
+    reconnectPeriod: BACKOFF_START_MS,
+    queueQoSZero: false,
+    will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
+  };
+  if (settings.user !== undefined) options.username = settings.user;
+  if (settings.passwordFile !== undefined) options.password = readOptionFile('--mqtt-password-file', settings.passwordFile).toString('utf8').replace(/\r?\n$/, '');
+  if (settings.ca !== undefined) options.ca = readOptionFile('--mqtt-ca', settings.ca);
+  if (settings.cert !== undefined) options.cert = readOptionFile('--mqtt-cert', settings.cert);
+  if (settings.key !== undefined) options.key = readOptionFile('--mqtt-key', settings.key);
+  return options;
+}
+
+/** The broker URL without any user name or password in it (for manifests and messages). */
+export function publicUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+interface Outgoing {
+  topic: string;
+  payload: string;
+  qos: 0 | 1;
+  retain: boolean;
+}
+
+export class MqttLink {
+  readonly counters: MqttCounters = { published: 0, dropped: 0, reconnects: 0, commands: 0, rejected: 0 };
+  readonly base: string;
+  private readonly client: MqttClient;
+  private readonly queue: Outgoing[] = [];
+  private inflight = 0;
+  private backoffMs = BACKOFF_START_MS;
+  private connectedOnce = false;
+  private lastError: string | undefined;
+  private runner: Runner | undefined;
+  private telemetryTimer: TimerHandle | undefined;
+  private readonly latest: Record<string, number> = {};
+  private readonly untap: (() => void)[] = [];
+  private state: { state: string; run_id?: string; scenario?: string; trial?: number; reason?: string } = { state: 'online' };
+  private runId: string | undefined;
+  /** Whether commands are taken: only on a connection the broker authenticated. */
+  readonly commandsOn: boolean;
+  private closed = false;
+
+  constructor(
+    private readonly settings: MqttSettings,
+    readonly rigId: string,
+    private readonly notice: (text: string) => void = () => undefined,
+  ) {
+    this.base = `${settings.prefix ?? 'dexhil'}/${rigId}`;
+    const will = { topic: `${this.base}/status`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'status', rig: rigId, state: 'offline', reason: 'connection lost (last will)' }) };
+    const options = clientOptions(settings, rigId, will);
+    this.commandsOn = settings.user !== undefined || settings.cert !== undefined;
+    this.client = mqtt.connect(settings.url, options);
+    this.client.on('connect', () => {
+      if (this.connectedOnce) this.notice(`MQTT: reconnected to ${settings.url}`);
+      this.connectedOnce = true;
+      this.lastError = undefined;
+      this.backoffMs = BACKOFF_START_MS;
+      this.client.options.reconnectPeriod = BACKOFF_START_MS;
+      this.inflight = 0;
+      if (this.commandsOn) this.client.subscribe(`${this.base}/cmd`, { qos: 1 });
+      // The retained status says where the rig is now, whatever was said while offline.
+      this.send({ topic: `${this.base}/status`, payload: this.statusPayload(), qos: 1, retain: true }, true);
+      this.drain();
+    });
+    this.client.on('reconnect', () => {
+      this.counters.reconnects++;
+    });
+    this.client.on('close', () => {
+      this.inflight = 0;
+      // Backoff: each failed attempt doubles the wait before the next, up to BACKOFF_MAX_MS.
+      this.client.options.reconnectPeriod = this.backoffMs;
+      this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
+    });
+    this.client.on('error', (err) => {
+      // Said once per kind of error, not at every retry; the run goes on either way.
+      const text = err.message;
+      if (text !== this.lastError) this.notice(`MQTT: ${settings.url}: ${text}${/authori|password|bad user/i.test(text) ? ' (check --mqtt-user and --mqtt-password-file)' : ''}; the run goes on, messages are queued or dropped`);
+      this.lastError = text;
+    });
+    this.client.on('message', (topic, payload) => {
+      if (topic === `${this.base}/cmd`) this.onCommand(payload);
+    });
+    if (!this.commandsOn) this.notice('MQTT: operator commands are off: the connection has no user or client certificate, so the broker cannot tell who sends them');
+  }
+
+  private statusPayload(extra: Record<string, unknown> = {}): string {
+    return JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'status', rig: this.rigId, ...this.state, at: new Date().toISOString(), ...extra });
+  }
+
+  private publishNow(m: Outgoing): void {
+    this.inflight++;
+    this.counters.published++;
+    this.client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }, () => {
+      this.inflight = Math.max(0, this.inflight - 1);
+      this.drain();
+    });
+  }
+
+  /**
+   * Sends now when the link has room, else queues (run events) or drops (telemetry). `latest`:
+   * the message replaces any queued one on the same topic (the retained status).
+   */
+  private send(m: Outgoing, latest = false): void {
+    if (this.closed) return;
+    if (this.client.connected && this.inflight < MAX_INFLIGHT && this.queue.length === 0) return this.publishNow(m);
+    if (m.qos === 0) {
+      this.counters.dropped++;
+      return;
+    }
+    if (latest) {
+      const i = this.queue.findIndex((q) => q.topic === m.topic);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
+    this.queue.push(m);
+    const limit = this.settings.queueLimit ?? 1000;
+    while (this.queue.length > limit) {
+      this.queue.shift();
+      this.counters.dropped++;
+    }
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.client.connected && this.inflight < MAX_INFLIGHT && this.queue.length > 0) this.publishNow(this.queue.shift()!);
+  }
+
+  private event(kind: string, body: Record<string, unknown>, retain = false): void {
+    this.send({ topic: `${this.base}/${kind}`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: kind, rig: this.rigId, ...(this.runId === undefined ? {} : { run_id: this.runId }), ...body }), qos: 1, retain }, retain);
+  }
+
+  private setStatus(state: Partial<typeof this.state>): void {
+    this.state = { ...this.state, ...state };
+    this.send({ topic: `${this.base}/status`, payload: this.statusPayload(), qos: 1, retain: true }, true);
+  }
+
+  /** The run's events, published as they happen. */
+  readonly listener = (e: HarnessEvent): void => {
+    switch (e.type) {
+      case 'run-start':
+        this.runId = e.run.runId;
+        this.event('run', { event: 'start', seed: e.run.seed, clock: e.run.clock, rig_mode: e.run.rigMode, scenarios: e.run.scenarios, skipped: e.run.skipped, devices: e.run.devices.map((d) => ({ name: d.name, kind: d.kind, mode: d.mode, model: d.model, firmware: d.firmware })), started_at: new Date(e.run.startedWallMs).toISOString() }, true);
+        this.setStatus({ state: 'running', run_id: e.run.runId });
+        break;
+      case 'trial-start':
+        this.setStatus({ state: this.runner?.paused ? 'paused' : 'running', scenario: e.scenario, trial: e.trial });
+        break;
+      case 'trial-end': {
+        const r = e.record;
+        this.event('trial', { scenario: r.scenario, scenario_version: r.scenarioVersion, trial: r.trial, ic_id: r.icId, outcome: r.outcome, success: r.success, stages_reached: r.stagesReached, stages_total: r.stagesTotal, failure_label: r.failureLabel, fault_domain: r.faultDomain, corrections: r.corrections, duration_ms: Number(r.durationMs.toFixed(1)), peak_force_n: Number(r.peakForceN.toFixed(2)) });
+        break;
+      }
+      case 'correction': {
+        const c = e.record;
+        this.event('correction', { scenario: c.scenario, trial: c.trial, stage: c.stage, attempt: c.attempt, t_ms: Number(c.tMs.toFixed(1)), kind: c.kind, trigger_check: c.triggerCheck, trigger_value: c.triggerValue ?? null, trigger_unit: c.triggerUnit, actor: c.actor, recovered: c.recovered, duration_ms: Number(c.durationMs.toFixed(1)) });
+        break;
+      }
+      case 'fault':
+        this.event('fault', { scenario: e.scenario, trial: e.trial, device: e.device, code: e.code, message: e.message, t_ms: Number(e.tMs.toFixed(1)), domain: e.domain ?? null });
+        break;
+      case 'control':
+        this.setStatus({ state: e.action === 'pause' ? 'paused' : 'running' });
+        break;
+      case 'run-end':
+        this.stopTelemetry();
+        break;
+      default:
+        break;
+    }
+  };
+
+  /** Publishes the run's end with its summary (counters as of now). */
+  runEnded(summary: unknown, status: string): void {
+    this.event('run', { event: 'end', status, summary, mqtt: this.counters }, true);
+  }
+
+  /** Samples the rig's F/T sensors and hand for telemetry at `telemetryHz` of the rig's clock. */
+  attachRig(rig: Rig): void {
+    const tap = (): void => {
+      for (const u of this.untap.splice(0)) u();
+      for (const s of rig.sensors) {
+        this.untap.push(
+          s.driver.onSample((w) => {
+            this.latest[`${s.name}.force_n`] = Math.hypot(w.fx, w.fy, w.fz);
+            this.latest[`${s.name}.torque_nm`] = Math.hypot(w.tx, w.ty, w.tz);
+          }),
+        );
+      }
+      const hand = rig.hand;
+      if (hand !== undefined) this.untap.push(hand.onState((h) => (this.latest[`${hand.name}.grip_n`] = h.tipForceN.reduce((a, b) => a + b, 0))));
+    };
+    tap();
+    this.untap.push(rig.onReconnect(() => tap()));
+    const hz = this.settings.telemetryHz ?? 1;
+    if (hz > 0) this.startTelemetry(rig.clock, hz);
+  }
+
+  private startTelemetry(clock: Clock, hz: number): void {
+    this.telemetryTimer = clock.setInterval(1000 / hz, () => {
+      const values: Record<string, number> = {};
+      for (const [k, v] of Object.entries(this.latest)) values[k] = Number(v.toFixed(4));
+      this.send({ topic: `${this.base}/telemetry`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'telemetry', rig: this.rigId, t_ms: Number(clock.nowMs().toFixed(1)), values }), qos: 0, retain: false });
+    });
+  }
+
+  private stopTelemetry(): void {
+    this.telemetryTimer?.cancel();
+    this.telemetryTimer = undefined;
+    for (const u of this.untap.splice(0)) u();
+  }
+
+  /** Operator commands go to this runner. */
+  attachRunner(runner: Runner): void {
+    this.runner = runner;
+  }
+
+  private reply(id: string | undefined, cmd: string | undefined, ok: boolean, detail: string): void {
+    this.send({ topic: `${this.base}/cmd/reply`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'reply', rig: this.rigId, id: id ?? null, cmd: cmd ?? null, ok, ...(ok ? { detail } : { error: detail }), state: this.state.state }), qos: 1, retain: false });
+  }
+
+  private onCommand(payload: Buffer): void {
+    this.counters.commands++;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.counters.rejected++;
+      return this.reply(undefined, undefined, false, `not JSON (${payload.length} bytes); send e.g. {"v":1,"id":"42","cmd":"pause"}`);
+    }
+    const parsed = Command.safeParse(raw);
+    if (!parsed.success) {
+      this.counters.rejected++;
+      const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : undefined;
+      const issue = parsed.error.issues[0];
+      return this.reply(id, undefined, false, `bad command: ${issue === undefined ? 'invalid' : `${issue.path.join('.') || 'payload'}: ${issue.message}`}; commands are {"v":1,"id":"<any>","cmd":"pause|resume|abort"}`);
+    }
+    const { id, cmd, by } = parsed.data;
+    const who = `mqtt${by === undefined ? '' : `:${by}`}`;
+    const runner = this.runner;
+    if (runner === undefined) {
+      this.counters.rejected++;
+      return this.reply(id, cmd, false, 'no run is in progress');
+    }
+    if (cmd === 'pause') {
+      const ok = runner.pause(who);
+      if (ok) this.notice(`paused by ${who}: the trial in progress finishes, the next waits for resume`);
+      return this.reply(id, cmd, ok, ok ? 'pausing after the trial in progress' : 'already paused');
+    }
+    if (cmd === 'resume') {
+      const ok = runner.resume(who);
+      if (ok) this.notice(`resumed by ${who}`);
+      return this.reply(id, cmd, ok, ok ? 'resumed' : 'not paused');
+    }
+    this.notice(`abort by ${who}: holding the rig, trials done so far are kept`);
+    runner.abort(`operator abort (${who})`);
+    this.setStatus({ state: 'stopping' });
+    this.reply(id, cmd, true, 'stopping: the trial in progress is held and ends aborted');
+  }
+
+  /**
+   * Waits up to `timeoutMs` for queued and unacknowledged messages to reach the broker, counts
+   * what did not as dropped, marks the rig offline (retained) and disconnects.
+   */
+  async close(timeoutMs = 3000): Promise<MqttCounters> {
+    this.stopTelemetry();
+    if (this.closed) return this.counters;
+    this.setStatus({ state: 'offline', reason: 'the harness finished' });
+    const deadline = Date.now() + timeoutMs;
+    const wall = new RealClock(); // the broker answers in wall time, whatever the run's clock
+    while ((this.queue.length > 0 || this.inflight > 0) && Date.now() < deadline) await wall.sleep(20);
+    wall.close();
+    this.counters.dropped += this.queue.length + this.inflight;
+    this.queue.length = 0;
+    this.closed = true;
+    await new Promise<void>((resolve) => this.client.end(!this.client.connected, {}, () => resolve()));
+    return this.counters;
+  }
+}
