@@ -86,6 +86,8 @@ export function clientOptions(settings: MqttSettings, rigId: string, will: { top
     connectTimeout: 5000,
     reconnectPeriod: BACKOFF_START_MS,
     queueQoSZero: false,
+    // A refusal (bad password, MQTT 5 unknown) is retried with backoff too; the run goes on.
+    reconnectOnConnackError: true,
     will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
   };
   if (settings.user !== undefined) options.username = settings.user;
@@ -166,6 +168,12 @@ export class MqttLink {
       this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
     });
     this.client.on('error', (err) => {
+      // A broker that only speaks MQTT 3.1.1 (e.g. aedes) refuses 5 with return code 1: step down.
+      if ((err as { code?: unknown }).code === 1 && this.client.options.protocolVersion === 5) {
+        this.client.options.protocolVersion = 4;
+        this.notice(`MQTT: ${publicUrl(settings.url)} does not speak MQTT 5; using 3.1.1`);
+        return;
+      }
       // Said once per kind of error, not at every retry; the run goes on either way.
       const text = err.message;
       if (text !== this.lastError) this.notice(`MQTT: ${settings.url}: ${text}${/authori|password|bad user/i.test(text) ? ' (check --mqtt-user and --mqtt-password-file)' : ''}; the run goes on, messages are queued or dropped`);
