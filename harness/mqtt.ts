@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { RealClock, type Clock, type TimerHandle } from './clock.ts';
 import { DexhilError } from './errors.ts';
 import type { HarnessEvent } from './events.ts';
+import { tapSignals } from '../reports/signals.ts';
 import type { Rig } from './rig.ts';
 import type { Runner } from './runner.ts';
 
@@ -277,21 +278,7 @@ export class MqttLink {
 
   /** Samples the rig's F/T sensors and hand for telemetry at `telemetryHz` of the rig's clock. */
   attachRig(rig: Rig): void {
-    const tap = (): void => {
-      for (const u of this.untap.splice(0)) u();
-      for (const s of rig.sensors) {
-        this.untap.push(
-          s.driver.onSample((w) => {
-            this.latest[`${s.name}.force_n`] = Math.hypot(w.fx, w.fy, w.fz);
-            this.latest[`${s.name}.torque_nm`] = Math.hypot(w.tx, w.ty, w.tz);
-          }),
-        );
-      }
-      const hand = rig.hand;
-      if (hand !== undefined) this.untap.push(hand.onState((h) => (this.latest[`${hand.name}.grip_n`] = h.tipForceN.reduce((a, b) => a + b, 0))));
-    };
-    tap();
-    this.untap.push(rig.onReconnect(() => tap()));
+    this.untap.push(tapSignals(rig, (channel, _tMs, value) => (this.latest[channel] = value)));
     const hz = this.settings.telemetryHz ?? 1;
     if (hz > 0) this.startTelemetry(rig.clock, hz);
   }

@@ -30,14 +30,47 @@ interface Channel {
   v: number[];
 }
 
+/**
+ * Calls `on(channel, tMs, value)` with the rig's force/torque and grip signals as they arrive:
+ * `<sensor>.force_n` and `<sensor>.torque_nm` (magnitudes) of each F/T sensor, `<hand>.grip_n`
+ * (the sum of the fingertip forces); `tMs` is the rig clock's receive time. Follows the devices
+ * through reconnects. Returns the function that stops it.
+ */
+export function tapSignals(rig: Rig, on: (channel: string, tMs: number, value: number) => void): () => void {
+  const untap: (() => void)[] = [];
+  const tap = (): void => {
+    for (const u of untap.splice(0)) u();
+    for (const s of rig.sensors) {
+      const force = `${s.name}.force_n`;
+      const torque = `${s.name}.torque_nm`;
+      untap.push(
+        s.driver.onSample((w) => {
+          on(force, w.rxMs, Math.hypot(w.fx, w.fy, w.fz));
+          on(torque, w.rxMs, Math.hypot(w.tx, w.ty, w.tz));
+        }),
+      );
+    }
+    const hand = rig.hand;
+    if (hand !== undefined) {
+      const grip = `${hand.name}.grip_n`;
+      untap.push(hand.onState((h) => on(grip, h.rxMs, h.tipForceN.reduce((a, b) => a + b, 0))));
+    }
+  };
+  tap();
+  const offReconnect = rig.onReconnect(() => tap());
+  return () => {
+    offReconnect();
+    for (const u of untap.splice(0)) u();
+  };
+}
+
 export class SignalRecorder {
   readonly file: string;
   private fd: number | undefined;
   private runId = '';
   private trial: { scenario: string; trial: number; startMs: number; events: number[] } | undefined;
   private channels = new Map<string, Channel>();
-  private readonly untap: (() => void)[] = [];
-  private readonly offReconnect: () => void;
+  private readonly untap: () => void;
 
   constructor(
     dir: string,
@@ -45,8 +78,7 @@ export class SignalRecorder {
     private readonly resume = false,
   ) {
     this.file = path.join(dir, 'signals.csv');
-    this.tap();
-    this.offReconnect = rig.onReconnect(() => this.tap());
+    this.untap = tapSignals(rig, (channel, tMs, value) => this.record(channel, tMs, value));
   }
 
   private record(channel: string, tMs: number, value: number): void {
@@ -58,26 +90,6 @@ export class SignalRecorder {
     }
     c.t.push(tMs - this.trial.startMs);
     c.v.push(value);
-  }
-
-  /** Listens to the rig's current devices (a reconnect replaces them). */
-  private tap(): void {
-    for (const u of this.untap.splice(0)) u();
-    for (const s of this.rig.sensors) {
-      const force = `${s.name}.force_n`;
-      const torque = `${s.name}.torque_nm`;
-      this.untap.push(
-        s.driver.onSample((w) => {
-          this.record(force, w.rxMs, Math.hypot(w.fx, w.fy, w.fz));
-          this.record(torque, w.rxMs, Math.hypot(w.tx, w.ty, w.tz));
-        }),
-      );
-    }
-    const hand = this.rig.hand;
-    if (hand !== undefined) {
-      const grip = `${hand.name}.grip_n`;
-      this.untap.push(hand.onState((h) => this.record(grip, h.rxMs, h.tipForceN.reduce((a, b) => a + b, 0))));
-    }
   }
 
   readonly listener = (e: HarnessEvent): void => {
@@ -126,8 +138,7 @@ export class SignalRecorder {
 
   /** Stops listening to the devices and closes the file. Safe to call twice. */
   close(): void {
-    for (const u of this.untap.splice(0)) u();
-    this.offReconnect();
+    this.untap();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
