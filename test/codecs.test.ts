@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { ArmCodec, readSignalRaw, signalCodec } from '../drivers/arm/codec.ts';
+import { ArmCodec, readSignalRaw, signalCodec, writeSignalRaw } from '../drivers/arm/codec.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { decodeLine, encodeLine, seqGap } from '../drivers/line-codec.ts';
 
@@ -103,6 +103,25 @@ test('property: our signal reader gives the bits socketcan\'s native codec gives
         const data = Buffer.from(bytes);
         const [native] = signalCodec.decodeSignal(data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type);
         return readSignalRaw(data, sig) === native;
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  t.pass();
+});
+
+test('property: our signal writer changes exactly the bytes socketcan\'s native codec changes, for any layout, value and payload', (t) => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 8, maxLength: 8 }),
+      fc.integer({ min: 1, max: 32 }).chain((bitLength) => fc.record({ bitLength: fc.constant(bitLength), bitOffset: fc.integer({ min: 0, max: 64 - bitLength }), littleEndian: fc.boolean(), type: fc.constantFrom(0, 1) })),
+      fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+      (bytes, sig, raw) => {
+        const native = Buffer.from(bytes);
+        signalCodec.encodeSignal(native, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type, raw >>> 0, 0);
+        const ours = Buffer.from(bytes);
+        writeSignalRaw(ours, sig, raw);
+        return ours.equals(native);
       },
     ),
     { numRuns: 20_000 },

@@ -140,8 +140,7 @@ export class ArmCodec {
       const v = values[sig.name];
       if (v === undefined) throw new RangeError(`${name}.${sig.name}: no value given`);
       const raw = Math.round((clampToSignal(sig, v) - sig.intercept) / sig.slope);
-      // The addon takes the raw value as a 32-bit word (two's complement for signed signals).
-      signalCodec.encodeSignal(data, sig.bitOffset, sig.bitLength, sig.littleEndian, sig.type, raw >>> 0, 0);
+      writeSignalRaw(data, sig, raw);
     }
     return { id: msg.id, ext: msg.ext, rtr: false, data };
   }
@@ -271,6 +270,45 @@ export function readSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' 
   if (len < 32) v = (v & ((1 << len) - 1)) >>> 0;
   if (sig.type === socketcan.SignalType.SIGNED && v >= 2 ** (len - 1)) v -= 2 ** len;
   return v;
+}
+
+/**
+ * Places a raw signal value (two's complement for signed signals) into a payload, as socketcan's
+ * signal codec does: the signal's bits are replaced, the others kept. In JavaScript, like
+ * readSignalRaw: the addon call per signal was the largest single cost of the simulated arm's
+ * frames (bench e2e profile); tests check it against the addon bit for bit.
+ */
+export function writeSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
+  const len = sig.bitLength;
+  const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
+  const mask = len < 32 ? ((1 << len) - 1) >>> 0 : 0xffffffff;
+  const value = (raw & mask) >>> 0;
+  // Value and mask moved to their place in the 64-bit word, as high and low 32-bit halves.
+  let vHi = 0;
+  let vLo = 0;
+  let mHi = 0;
+  let mLo = 0;
+  if (shift >= 32) {
+    vHi = (value << (shift - 32)) >>> 0;
+    mHi = (mask << (shift - 32)) >>> 0;
+  } else if (shift === 0) {
+    vLo = value;
+    mLo = mask;
+  } else {
+    vLo = (value << shift) >>> 0;
+    mLo = (mask << shift) >>> 0;
+    vHi = value >>> (32 - shift);
+    mHi = mask >>> (32 - shift);
+  }
+  const n = Math.min(8, data.length);
+  for (let i = 0; i < n; i++) {
+    // Intel: byte i holds word bits 8i..8i+7; Motorola: byte 0 holds the top 8 bits.
+    const high = sig.littleEndian ? i >= 4 : i < 4;
+    const at = sig.littleEndian ? (i % 4) * 8 : 24 - (i % 4) * 8;
+    const m = ((high ? mHi : mLo) >>> at) & 0xff;
+    if (m === 0) continue;
+    data[i] = (data[i]! & ~m) | (((high ? vHi : vLo) >>> at) & m);
+  }
 }
 
 /** MIT packing saturates: a value outside the signal's range is sent as the nearest end. */
