@@ -100,7 +100,25 @@ test('slcan open: stale answers left in the port by an earlier session, or late 
   });
   const ch = new SlcanChannel(stream, { bitrate: 1_000_000, clock, timeoutMs: 50 });
   await ch.open();
-  t.deepEqual(written, ['\r\r\r', 'C\r', 'S8\r', 'Z0\r', 'V\r', 'O\r']);
+  t.deepEqual(written, ['\r\r\r', 'V\r', 'C\r', 'S8\r', 'Z0\r', 'O\r']);
   t.deepEqual(ch.version, { hardware: '10', software: '13' }, 'the version is the one asked for now');
+  clock.close();
+});
+
+test('slcan open: the clears answered late (a loaded pty) are not taken for the answers to close or bitrate', async (t) => {
+  const clock = new VirtualClock({ epochMs: 0 });
+  const written: string[] = [];
+  // The adapter is slow: the BELs for the three clearing CRs come out only after the discard
+  // window, together with the answer to the next command (a full-suite run saw this over a pty).
+  const stream = new MemoryStream('mem:slow-adapter', (cmd) => {
+    written.push(cmd);
+    if (cmd === '\r\r\r') return undefined;
+    if (written.length === 2) return `\x07\x07\x07${cmd.startsWith('V') ? 'V1013\r' : '\r'}`;
+    return cmd.startsWith('V') ? 'V1013\r' : '\r';
+  });
+  const ch = new SlcanChannel(stream, { bitrate: 1_000_000, clock, timeoutMs: 50 });
+  await ch.open();
+  t.deepEqual(written, ['\r\r\r', 'V\r', 'C\r', 'S8\r', 'Z0\r', 'O\r']);
+  t.deepEqual(ch.version, { hardware: '10', software: '13' });
   clock.close();
 });

@@ -91,8 +91,8 @@ export class SlcanChannel implements CanChannel {
     else if (m.kind === 'error') this.counters.errors++;
   }
 
-  /** Sends a setup command and waits for the adapter's answer. */
-  private command(text: string, what: string, accept: (m: SlcanMessage) => boolean): Promise<SlcanMessage> {
+  /** Sends a setup command and waits for the adapter's answer (with `passErrors`, a BEL is not it). */
+  private command(text: string, what: string, accept: (m: SlcanMessage) => boolean, passErrors = false): Promise<SlcanMessage> {
     const timeoutMs = this.options.timeoutMs ?? 1000;
     return new Promise((resolve, reject) => {
       const timer = this.options.clock.setTimer(timeoutMs, () => {
@@ -107,7 +107,7 @@ export class SlcanChannel implements CanChannel {
             resolve(m);
             return true;
           }
-          if (m.kind !== 'error') return false; // another command's late answer (a version, an ack)
+          if (m.kind !== 'error' || passErrors) return false; // another command's late answer (a version, an ack, a BEL)
           timer.cancel();
           reject(new DexhilError('DEVICE_REFUSED', `slcan adapter on ${this.stream.path} refused '${what}' (BEL)`));
           return true;
@@ -120,18 +120,20 @@ export class SlcanChannel implements CanChannel {
   /** Configures and opens the CAN channel. */
   async open(): Promise<void> {
     // Clear the line first: end any half-typed command in the adapter, and drop what is still in
-    // the port from an earlier session (the answer to the previous program's close, say), so no
-    // stale answer is taken for one of ours.
+    // the port from an earlier session (the answer to the previous program's close, say).
     this.discarding = true;
     this.stream.write('\r\r\r');
     await this.options.clock.sleep(50);
     this.discarding = false;
+    // Then get in step: ask for the version and let every other answer pass until it comes. The
+    // adapter answers in order, so what came before it (the clears' answers, however late a
+    // loaded adapter or pty sends them) is behind us; each command below gets its own answer.
+    const v = await this.command('V\r', 'version', (m) => m.kind === 'version', true).catch(() => undefined);
+    if (v?.kind === 'version') this.version = { hardware: v.hardware, software: v.software };
     // A channel left open by another program refuses `S`; close it first and ignore the answer.
     await this.command('C\r', 'close', () => true).catch(() => undefined);
     await this.command(bitrateCommand(this.options.bitrate, this.dialect), `bitrate ${this.options.bitrate}`, (m) => m.kind === 'ok');
     await this.command(this.dialect.timestamps ? 'Z1\r' : 'Z0\r', 'timestamps', (m) => m.kind === 'ok');
-    const v = await this.command('V\r', 'version', (m) => m.kind === 'version').catch(() => undefined);
-    if (v?.kind === 'version') this.version = { hardware: v.hardware, software: v.software };
     await this.command('O\r', 'open', (m) => m.kind === 'ok');
     this.isOpen = true;
   }
