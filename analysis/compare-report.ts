@@ -1,9 +1,11 @@
 /**
- * A comparison as text for the terminal, Markdown for pull requests, CSV and JSON for pipelines.
+ * A comparison as text for the terminal, Markdown for pull requests, CSV and JSON for pipelines,
+ * and a self-contained HTML page (`compare --html`, drawn like report.html).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { toCsv } from '../reports/csv-recorder.ts';
+import { countBy, esc, page, table } from '../reports/html.ts';
 import { fmtP, pct, type Comparison, type ScenarioComparison } from './compare.ts';
 
 const pts = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}` : '-');
@@ -99,4 +101,47 @@ export function writeCompareFiles(c: Comparison, dir: string): string[] {
     writeFileSync(file, text);
     return file;
   });
+}
+
+/** The compare.html text: both builds side by side, verdicts, intervals and trials needed. */
+export function compareReportHtml(c: Comparison): string {
+  const rows = c.scenarios.map((s) => [
+    s.scenario,
+    s.verdict,
+    rate(s.a),
+    rate(s.b),
+    `${pts(s.diff.diff)} [${pts(s.diff.lo)}, ${pts(s.diff.hi)}]`,
+    fmtP(s.holmP),
+    fmtP(s.fisherP),
+    pairedCell(s),
+    `${num(s.a.correctionsPerTrial)} / ${num(s.b.correctionsPerTrial)} (p ${fmtP(s.corrections.pvalue)})`,
+    s.time === undefined ? '-' : `${num(s.time.ratio, 3)} [${num(s.time.lo, 3)}, ${num(s.time.hi, 3)}]`,
+    s.trialsNeeded === undefined ? '-' : String(s.trialsNeeded),
+    s.reason,
+  ]);
+  const o = c.overall;
+  const verdicts = countBy(c.scenarios, (s) => s.verdict);
+  const body = `
+<h1>dexhil compare: is B worse than A?</h1>
+<p><b>A</b>: ${esc(c.a.label)}<br><b>B</b>: ${esc(c.b.label)}</p>
+<div class="mode ${c.regression ? 'real' : 'sim'}" id="verdict">${esc(c.regression ? 'REGRESSION: B is worse than A in at least one scenario' : 'no regression found')}</div>
+<p class="muted">A: ${esc(c.a.dir)} (run ${esc(c.a.runId)}); B: ${esc(c.b.dir)} (run ${esc(c.b.runId)}). One-sided alpha ${esc(c.options.alpha)} (Holm over scenarios), non-inferiority margin ${esc(pct(c.options.margin))}, power ${esc(c.options.power)} for the trials needed. Verdicts: ${Object.entries(verdicts).map(([v, n]) => `${esc(v)} ${esc(n)}`).join(', ')}.</p>
+<div class="grid">
+<div><h3>Success rates with 95% Wilson intervals</h3><div class="chart"><canvas id="chart-rates" data-chart="rates"></canvas></div></div>
+<div><h3>B - A with 95% Newcombe intervals</h3><div class="chart"><canvas id="chart-diff" data-chart="diff"></canvas></div></div>
+</div>
+<h2>Per scenario</h2>
+${table(['scenario', 'verdict', 'A success [95% CI]', 'B success [95% CI]', 'B - A, points [95% CI]', 'Holm p (B worse)', 'Fisher p', 'McNemar p (B worse vs better of pairs)', 'corrections / trial A / B', 'time ratio B/A [95% CI]', 'trials needed per build', 'why'], rows, new Set(), 'comparison')}
+<p>Overall: A ${esc(rate(o.a))}, B ${esc(rate(o.b))}, B - A ${esc(pts(o.diff.diff))} [${esc(pts(o.diff.lo))}, ${esc(pts(o.diff.hi))}] points.</p>
+${c.skipped.length > 0 ? `<p>Not compared: ${c.skipped.map((s) => `${esc(s.scenario)} (${esc(s.reason)})`).join('; ')}</p>` : ''}
+${c.notes.length > 0 ? `<ul>${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+`;
+  return page(`dexhil compare ${c.a.label} vs ${c.b.label}`, body, { kind: 'compare', a: c.a, b: c.b, overall: c.overall, scenarios: c.scenarios.map((s) => ({ scenario: s.scenario, verdict: s.verdict, a: s.a, b: s.b, diff: s.diff })) });
+}
+
+/** Writes compare.html to `file` (its folder made if missing); returns its path. */
+export function writeCompareReport(c: Comparison, file: string): string {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileSync(file, compareReportHtml(c));
+  return file;
 }

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
+import { readCsvRows } from '../reports/csv-recorder.ts';
 import { DexhilError } from '../harness/errors.ts';
 import {
   boschlooBWorse, fisherBWorse, geometricMeanRatio, holm, mannWhitneyGreater, mcnemarBWorse, newcombeDiff, permutationMeanGreater, rmst, trialsToDetect, wilson, zQuantile,
@@ -111,10 +111,6 @@ export interface Comparison {
   notes: string[];
 }
 
-function readCsvFile(file: string): Record<string, string>[] {
-  return parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[];
-}
-
 /** Reads a run folder. @throws DexhilError USAGE naming what is missing or unreadable. */
 export function loadRun(dir: string, which: string): RunData {
   const trialsFile = path.join(dir, 'trials.csv');
@@ -122,7 +118,7 @@ export function loadRun(dir: string, which: string): RunData {
   if (!existsSync(trialsFile)) throw new DexhilError('USAGE', `${which}: ${dir} has no trials.csv`, { hint: 'give the folder a `dexhil run` wrote; a run stopped before its first trial has nothing to compare' });
   let rows: Record<string, string>[];
   try {
-    rows = readCsvFile(trialsFile);
+    rows = readCsvRows(trialsFile);
   } catch (err) {
     throw new DexhilError('USAGE', `${which}: cannot read ${trialsFile}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -150,13 +146,10 @@ export function loadRun(dir: string, which: string): RunData {
     };
   });
   const stages = new Map<string, string[]>();
-  const stepsFile = path.join(dir, 'steps.csv');
-  if (existsSync(stepsFile)) {
-    for (const s of readCsvFile(stepsFile)) {
-      const list = stages.get(s['scenario']!) ?? [];
-      list[Number(s['stage_index']) - 1] = s['stage']!;
-      stages.set(s['scenario']!, list);
-    }
+  for (const s of readCsvRows(path.join(dir, 'steps.csv'))) {
+    const list = stages.get(s['scenario']!) ?? [];
+    list[Number(s['stage_index']) - 1] = s['stage']!;
+    stages.set(s['scenario']!, list);
   }
   let runId = path.basename(dir);
   let label = runId;

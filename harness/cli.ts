@@ -7,10 +7,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import path from 'node:path';
 import { compareRuns, loadRun } from '../analysis/compare.ts';
 import { DEFAULT_SPRT } from '../analysis/sequential.ts';
-import { formatCompareText, writeCompareFiles } from '../analysis/compare-report.ts';
+import { formatCompareText, writeCompareFiles, writeCompareReport } from '../analysis/compare-report.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import { ProgressWriter } from '../reports/progress.ts';
-import { writeCompareReport, writeRunReport } from '../reports/html.ts';
+import { writeRunReport } from '../reports/html.ts';
 import { writeJunit } from '../reports/junit.ts';
 import type { TraceMode } from '../reports/traces.ts';
 import { RealClock } from './clock.ts';

@@ -134,7 +134,7 @@ export class MqttLink {
   private state: { state: string; run_id?: string; scenario?: string; trial?: number; reason?: string } = { state: 'online' };
   private runId: string | undefined;
   /** Whether commands are taken: only on a connection the broker authenticated. */
-  readonly commandsOn: boolean;
+  private readonly commandsOn: boolean;
   private closed = false;
 
   constructor(
@@ -353,9 +353,8 @@ export class MqttLink {
     this.stopTelemetry();
     if (this.closed) return this.counters;
     this.setStatus({ state: 'offline', reason: 'the harness finished' });
-    const deadline = Date.now() + timeoutMs;
     const wall = new RealClock(); // the broker answers in wall time, whatever the run's clock
-    while ((this.queue.length > 0 || this.inflight > 0) && Date.now() < deadline) await wall.sleep(20);
+    while ((this.queue.length > 0 || this.inflight > 0) && wall.nowMs() < timeoutMs) await wall.sleep(20);
     wall.close();
     this.counters.dropped += this.queue.length + this.inflight;
     this.queue.length = 0;

@@ -147,6 +147,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     ...(options.preflightSeconds === undefined ? {} : { preflight_seconds: options.preflightSeconds }),
     ...(options.baseline === undefined ? {} : { baseline: { ...options.baseline, dir: path.resolve(options.baseline.dir) } }),
   };
+  // MQTT before any device: a bad option is said at once, and the rig shows online during bring-up.
+  const link = options.mqtt === undefined ? undefined : new MqttLink(options.mqtt, loaded.config.rig.id, options.notice);
   const manifestFile = path.join(dir, 'manifest.json');
   if (resume === undefined) {
     // Settings first, before any device is opened: a run killed at any moment after this can be resumed.
@@ -159,8 +161,9 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
     ...(options.world === undefined ? {} : { world: options.world }),
     ...(options.notice === undefined ? {} : { notice: options.notice }),
-  }).catch((err: unknown) => {
+  }).catch(async (err: unknown) => {
     traces.close(); // a failed bring-up's traffic is what explains it
+    await link?.close();
     throw err;
   });
   const bus = new EventBus();
@@ -173,19 +176,17 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
   for (const l of options.listeners ?? []) bus.subscribe(l);
-  let link: MqttLink | undefined;
-  if (options.mqtt !== undefined) {
-    try {
-      link = new MqttLink(options.mqtt, rig.id, options.notice);
-    } catch (err) {
-      signals.close();
-      await rig.close();
-      traces.close();
-      throw err;
-    }
+  if (link !== undefined) {
     bus.subscribe(link.listener);
     link.attachRig(rig);
   }
+  /** Ends a run that stops before its first trial: devices closed, traces kept, nothing left running. */
+  const abandon = async (): Promise<void> => {
+    signals.close();
+    await rig.close();
+    traces.close();
+    await link?.close();
+  };
 
   const runnable: ScenarioDef[] = [];
   const skipped: { name: string; reason: string }[] = [];
@@ -238,16 +239,12 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     try {
       preflight = await watchLinks(rig, loaded.config.devices, preflightS);
     } catch (err) {
-      signals.close();
-      await rig.close();
-      traces.close();
+      await abandon();
       throw err;
     }
     const failed = preflight.filter((c) => c.problems.length > 0);
     if (failed.length > 0) {
-      signals.close();
-      await rig.close();
-      traces.close();
+      await abandon();
       writeManifest({ status: 'preflight-failed', preflight, traces: traces.files() });
       throw new DexhilError('PREFLIGHT', `pre-flight check of rig ${rig.id} failed, no trial was run: ${failed.map((c) => `${c.device}: ${c.problems.join(', ')}`).join('; ')}`, {
         hint: `\`dexhil doctor --rig ${options.rigFile}\` shows every device's link; the raw traffic is in ${path.join(dir, 'traces')}`,

@@ -96,7 +96,7 @@ export class Runner {
     return this.aborted;
   }
 
-  private pauseGate: { by: string; resume: () => void; resumed: Promise<void> } | undefined;
+  private pauseGate: { resume: () => void; resumed: Promise<void> } | undefined;
 
   /**
    * Holds the run before its next trial (the trial in progress finishes) until `resume` or
@@ -106,7 +106,7 @@ export class Runner {
     if (this.pauseGate !== undefined) return false;
     let resume!: () => void;
     const resumed = new Promise<void>((r) => (resume = r));
-    this.pauseGate = { by, resume, resumed };
+    this.pauseGate = { resume, resumed };
     this.bus.emit({ type: 'control', action: 'pause', by, tMs: this.rig.clock.nowMs() });
     return true;
   }

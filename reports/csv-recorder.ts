@@ -5,8 +5,9 @@
  * starts: a crash loses at most the trial in progress, and a trial row on disk has its details.
  * devices.csv (identity and link health per device) is written when the run ends.
  */
-import { closeSync, existsSync, fsyncSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import type { HarnessEvent } from '../harness/events.ts';
 import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
@@ -18,8 +19,14 @@ export function toCsv(rows: readonly (readonly Cell[])[]): string {
   return rows.length === 0 ? '' : stringify(rows as Cell[][], { escape_formulas: true, record_delimiter: 'unix' });
 }
 
+/** The rows of a report CSV as objects keyed by its header; none when the file does not exist. */
+export function readCsvRows(file: string): Record<string, string>[] {
+  if (!existsSync(file)) return [];
+  return parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[];
+}
+
 /** Writes all of `text` (a write may take fewer bytes than given). */
-function writeAll(fd: number, text: string): void {
+export function writeAll(fd: number, text: string): void {
   const buf = Buffer.from(text);
   for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
 }

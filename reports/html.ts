@@ -11,13 +11,13 @@
  * written as \u003c), and the page's Content-Security-Policy allows no network at all. Chart.js
  * (inlined, no network) draws on canvases; the tables carry the same numbers as text.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
-import { fmtP, type Comparison } from '../analysis/compare.ts';
+import { pct } from '../analysis/compare.ts';
 import { DexhilError } from '../harness/errors.ts';
 import { quantile, wilson } from '../harness/stats.ts';
+import { readCsvRows } from './csv-recorder.ts';
 
 type Row = Record<string, string>;
 
@@ -34,11 +34,6 @@ export function esc(s: unknown): string {
 /** JSON that can sit inside a <script> element: no `<` (so no `</script>`), no line separators. */
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-function readRows(file: string): Row[] {
-  if (!existsSync(file)) return [];
-  return parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Row[];
 }
 
 const require = createRequire(import.meta.url);
@@ -91,7 +86,6 @@ ${body}
 `;
 }
 
-const pct = (v: number): string => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
 const num = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
 /** Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest. */
@@ -202,7 +196,7 @@ function rigModes(manifest: Manifest, trials: Row[]): Record<string, string> {
   return modes;
 }
 
-function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
+export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const it of items) out[key(it)] = (out[key(it)] ?? 0) + 1;
   return out;
@@ -211,11 +205,11 @@ function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, 
 /** Everything report.html shows, from a run folder. */
 export function runReportData(dir: string): { data: RunReportData; manifest: Manifest; trials: Row[]; steps: Row[]; corrections: Row[]; devices: Row[] } {
   const manifest = readManifest(dir);
-  const trials = readRows(path.join(dir, 'trials.csv'));
-  const steps = readRows(path.join(dir, 'steps.csv'));
-  const corrections = readRows(path.join(dir, 'corrections.csv'));
-  const devices = readRows(path.join(dir, 'devices.csv'));
-  const signals = readRows(path.join(dir, 'signals.csv'));
+  const trials = readCsvRows(path.join(dir, 'trials.csv'));
+  const steps = readCsvRows(path.join(dir, 'steps.csv'));
+  const corrections = readCsvRows(path.join(dir, 'corrections.csv'));
+  const devices = readCsvRows(path.join(dir, 'devices.csv'));
+  const signals = readCsvRows(path.join(dir, 'signals.csv'));
   const key = (r: Row): string => `${r['scenario']}#${r['trial']}`;
 
   const scenarios: ScenarioData[] = [];
@@ -283,7 +277,7 @@ export function runReportData(dir: string): { data: RunReportData; manifest: Man
   return { data: { kind: 'run', runId: manifest.run_id ?? trials[0]?.['run_id'] ?? path.basename(dir), scenarios, plots }, manifest, trials, steps, corrections, devices };
 }
 
-function table(headers: readonly string[], rows: readonly (readonly unknown[])[], numeric: ReadonlySet<number> = new Set(), id?: string): string {
+export function table(headers: readonly string[], rows: readonly (readonly unknown[])[], numeric: ReadonlySet<number> = new Set(), id?: string): string {
   const head = `<tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${numeric.has(i) ? ' class="n"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('\n');
   return `<table${id === undefined ? '' : ` id="${esc(id)}"`}>\n${head}\n${body}\n</table>`;
@@ -390,47 +384,3 @@ export function writeRunReport(dir: string): string {
   return file;
 }
 
-/** The compare.html text: both builds side by side, verdicts, intervals and trials needed. */
-export function compareReportHtml(c: Comparison): string {
-  const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}` : '-');
-  const rate = (s: { passes: number; judged: number; rate: number; lo: number; hi: number }): string => `${s.passes}/${s.judged} = ${pct(s.rate)} [${pct(s.lo)}, ${pct(s.hi)}]`;
-  const rows = c.scenarios.map((s) => [
-    s.scenario,
-    s.verdict,
-    rate(s.a),
-    rate(s.b),
-    `${signed(s.diff.diff)} [${signed(s.diff.lo)}, ${signed(s.diff.hi)}]`,
-    fmtP(s.holmP),
-    fmtP(s.fisherP),
-    s.paired === undefined ? '-' : `${s.paired.pairs} pairs, B worse ${s.paired.bWorse}, better ${s.paired.bBetter}, p ${fmtP(s.paired.mcnemarP)}`,
-    `${num(s.a.correctionsPerTrial)} / ${num(s.b.correctionsPerTrial)} (p ${fmtP(s.corrections.pvalue)})`,
-    s.time === undefined ? '-' : `${num(s.time.ratio, 3)} [${num(s.time.lo, 3)}, ${num(s.time.hi, 3)}]`,
-    s.trialsNeeded === undefined ? '-' : String(s.trialsNeeded),
-    s.reason,
-  ]);
-  const o = c.overall;
-  const verdicts = countBy(c.scenarios, (s) => s.verdict);
-  const body = `
-<h1>dexhil compare: is B worse than A?</h1>
-<p><b>A</b>: ${esc(c.a.label)}<br><b>B</b>: ${esc(c.b.label)}</p>
-<div class="mode ${c.regression ? 'real' : 'sim'}" id="verdict">${esc(c.regression ? 'REGRESSION: B is worse than A in at least one scenario' : 'no regression found')}</div>
-<p class="muted">A: ${esc(c.a.dir)} (run ${esc(c.a.runId)}); B: ${esc(c.b.dir)} (run ${esc(c.b.runId)}). One-sided alpha ${esc(c.options.alpha)} (Holm over scenarios), non-inferiority margin ${esc(pct(c.options.margin))}, power ${esc(c.options.power)} for the trials needed. Verdicts: ${Object.entries(verdicts).map(([v, n]) => `${esc(v)} ${esc(n)}`).join(', ')}.</p>
-<div class="grid">
-<div><h3>Success rates with 95% Wilson intervals</h3><div class="chart"><canvas id="chart-rates" data-chart="rates"></canvas></div></div>
-<div><h3>B - A with 95% Newcombe intervals</h3><div class="chart"><canvas id="chart-diff" data-chart="diff"></canvas></div></div>
-</div>
-<h2>Per scenario</h2>
-${table(['scenario', 'verdict', 'A success [95% CI]', 'B success [95% CI]', 'B - A, points [95% CI]', 'Holm p (B worse)', 'Fisher p', 'paired (McNemar)', 'corrections / trial A / B', 'time ratio B/A [95% CI]', 'trials needed per build', 'why'], rows, new Set(), 'comparison')}
-<p>Overall: A ${esc(rate(o.a))}, B ${esc(rate(o.b))}, B - A ${esc(signed(o.diff.diff))} [${esc(signed(o.diff.lo))}, ${esc(signed(o.diff.hi))}] points.</p>
-${c.skipped.length > 0 ? `<p>Not compared: ${c.skipped.map((s) => `${esc(s.scenario)} (${esc(s.reason)})`).join('; ')}</p>` : ''}
-${c.notes.length > 0 ? `<ul>${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
-`;
-  return page(`dexhil compare ${c.a.label} vs ${c.b.label}`, body, { kind: 'compare', a: c.a, b: c.b, overall: c.overall, scenarios: c.scenarios.map((s) => ({ scenario: s.scenario, verdict: s.verdict, a: s.a, b: s.b, diff: s.diff })) });
-}
-
-/** Writes compare.html to `file` (its folder made if missing); returns its path. */
-export function writeCompareReport(c: Comparison, file: string): string {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  writeFileSync(file, compareReportHtml(c));
-  return file;
-}

@@ -14,9 +14,9 @@
  * failures, errors, skipped, time, timestamp (no zone), hostname, id, package; properties; then
  * testcases; then system-out and system-err.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
+import { readCsvRows } from './csv-recorder.ts';
 
 /** Text for XML: the five special characters escaped, characters XML cannot carry dropped. */
 export function xmlText(s: string): string {
@@ -36,14 +36,10 @@ const attrs = (a: Record<string, string | number>): string =>
 
 const seconds = (ms: string | undefined): string => (Number(ms ?? 0) / 1000).toFixed(3);
 
-function readRows(file: string): Record<string, string>[] {
-  return existsSync(file) ? (parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[]) : [];
-}
-
 /** The junit.xml text of a run folder. */
 export function junitXml(runDir: string): string {
-  const trials = readRows(path.join(runDir, 'trials.csv'));
-  const steps = readRows(path.join(runDir, 'steps.csv'));
+  const trials = readCsvRows(path.join(runDir, 'trials.csv'));
+  const steps = readCsvRows(path.join(runDir, 'steps.csv'));
   let manifest: { run_id?: string; rig_id?: string; seed?: number } = {};
   try {
     manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8')) as typeof manifest;

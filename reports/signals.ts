@@ -12,11 +12,11 @@
  * Like the trace recorder, it taps the devices (again after a reconnect) and listens to the event
  * stream; a trial's rows are written before its trials.csv row, so a row on disk has its signals.
  */
-import { closeSync, existsSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HarnessEvent } from '../harness/events.ts';
 import type { Rig } from '../harness/rig.ts';
-import { toCsv } from './csv-recorder.ts';
+import { toCsv, writeAll } from './csv-recorder.ts';
 
 export const SIGNAL_COLUMNS = ['run_id', 'scenario', 'trial', 't_ms', 'channel', 'value'] as const;
 
@@ -123,9 +123,7 @@ export class SignalRecorder {
             if (t >= from && t <= to) rows.push([this.runId, tr.scenario, tr.trial, t.toFixed(1), name, Number(c.v[i]!.toFixed(4))]);
           }
         }
-        const text = toCsv(rows);
-        const buf = Buffer.from(text);
-        for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+        writeAll(this.fd, toCsv(rows));
         break;
       }
       case 'run-end':

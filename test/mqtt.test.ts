@@ -46,7 +46,7 @@ mqttTest('a run publishes status, run start/end, every trial, corrections and te
     t.like(status, { v: 1, type: 'status', state: 'offline', reason: 'the harness finished' });
     t.like(retained(broker, 'dexhil/sim-bench/run'), { event: 'end', status: 'complete' });
     const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
-    t.like(manifest.mqtt, { dropped: 0, url: `${broker.url}` });
+    t.like(manifest.mqtt, { dropped: 0, url: broker.url });
     t.true(notices.some((n) => n.includes('operator commands are off')), notices.join('\n'));
   } finally {
     await broker.stop();
