@@ -37,6 +37,12 @@ export interface Clock {
   setInterval(periodMs: number, fn: () => void): TimerHandle;
   /** Resolves after `delayMs`; rejects with the signal's reason (or AbortedError) when aborted. */
   sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Waits for something outside the rig's world (an operator, a fleet coordinator). A virtual
+   * clock stands still meanwhile: the simulated world is suspended rather than running on
+   * unobserved at full speed; a real clock just waits.
+   */
+  waitOutside<T>(p: Promise<T>): Promise<T>;
   /** Stops the clock: no timer fires after this. Safe to call twice. */
   close(): void;
 }
@@ -110,6 +116,9 @@ export class RealClock implements Clock {
   }
   sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
     return sleepWith(this, delayMs, signal);
+  }
+  waitOutside<T>(p: Promise<T>): Promise<T> {
+    return p;
   }
   close(): void {
     this.closed = true;
@@ -196,6 +205,8 @@ export class VirtualClock implements Clock {
   private readonly heap = new TimerHeap();
   private pumping = false;
   private closed = false;
+  /** Outside waits in progress: time stands still while any is. */
+  private held = 0;
   private readonly epochMs: number;
 
   constructor(options: VirtualClockOptions = {}) {
@@ -245,6 +256,15 @@ export class VirtualClock implements Clock {
   sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
     return sleepWith(this, delayMs, signal);
   }
+  async waitOutside<T>(p: Promise<T>): Promise<T> {
+    this.held++;
+    try {
+      return await p;
+    } finally {
+      this.held--;
+      this.pump();
+    }
+  }
   close(): void {
     this.closed = true;
   }
@@ -255,7 +275,7 @@ export class VirtualClock implements Clock {
    * restarts when one is scheduled.
    */
   private pump(): void {
-    if (this.pumping || this.closed) return;
+    if (this.pumping || this.closed || this.held > 0) return;
     this.pumping = true;
     void this.loop();
   }
@@ -264,7 +284,7 @@ export class VirtualClock implements Clock {
     try {
       for (;;) {
         await settle();
-        if (this.closed) return;
+        if (this.closed || this.held > 0) return;
         let next = this.heap.peek();
         while (next?.cancelled) {
           this.heap.pop();

@@ -177,7 +177,7 @@ export function loadYaml<T extends z.ZodType>(file: string, schema: T, what: str
   if (anchor !== undefined) where = `${file}:${lineCounter.linePos(anchor).line}`;
   const extra = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem${result.error.issues.length > 2 ? 's' : ''})` : '';
   throw new DexhilError('CONFIG_INVALID', `${where}: ${what} field '${field}': ${describeIssue(issue)}${extra}`, {
-    hint: `fix '${field}' in ${file}; the README's 'Rig config' section describes the fields`,
+    hint: `fix '${field}' in ${file}; the README's '${what === 'suite file' ? 'Several rigs, one suite' : 'Rig config'}' section describes the fields`,
   });
 }
 

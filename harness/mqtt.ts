@@ -131,7 +131,9 @@ export class MqttLink {
   private telemetryTimer: TimerHandle | undefined;
   private readonly latest: Record<string, number> = {};
   private readonly untap: (() => void)[] = [];
-  private state: { state: string; run_id?: string; scenario?: string; trial?: number; reason?: string } = { state: 'online' };
+  private state: { state: string; run_id?: string; scenario?: string; trial?: number; reason?: string; fleet?: { group: string; busy: boolean } } = { state: 'online' };
+  /** Extra subscriptions (a fleet worker's job topic): the filter given to the broker, the topic its messages come on, the handler. */
+  private readonly subscriptions: { filter: string; topic: string; handler: (payload: Buffer) => void }[] = [];
   private runId: string | undefined;
   /** Whether commands are taken: only on a connection the broker authenticated. */
   private readonly commandsOn: boolean;
@@ -155,6 +157,7 @@ export class MqttLink {
       this.client.options.reconnectPeriod = BACKOFF_START_MS;
       this.inflight = 0;
       if (this.commandsOn) this.client.subscribe(`${this.base}/cmd`, { qos: 1 });
+      for (const sub of this.subscriptions) this.client.subscribe(sub.filter, { qos: 1 });
       // The retained status says where the rig is now, whatever was said while offline.
       this.send({ topic: `${this.base}/status`, payload: this.statusPayload(), qos: 1, retain: true }, true);
       this.drain();
@@ -182,6 +185,7 @@ export class MqttLink {
     });
     this.client.on('message', (topic, payload) => {
       if (topic === `${this.base}/cmd`) this.onCommand(payload);
+      for (const sub of this.subscriptions) if (sub.topic === topic) sub.handler(payload);
     });
     if (!this.commandsOn) this.notice('MQTT: operator commands are off: the connection has no user or client certificate, so the broker cannot tell who sends them');
   }
@@ -231,7 +235,23 @@ export class MqttLink {
     this.send({ topic: `${this.base}/${kind}`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: kind, rig: this.rigId, ...(this.runId === undefined ? {} : { run_id: this.runId }), ...body }), qos: 1, retain }, retain);
   }
 
-  private setStatus(state: Partial<typeof this.state>): void {
+  /**
+   * Takes the messages of `filter` (a plain topic, or `$share/<group>/<topic>`: then each message
+   * goes to one subscriber of the group), now and after every reconnection.
+   */
+  subscribe(filter: string, handler: (payload: Buffer) => void): void {
+    const topic = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
+    this.subscriptions.push({ filter, topic, handler });
+    if (this.client.connected) this.client.subscribe(filter, { qos: 1 });
+  }
+
+  /** Publishes a JSON message (QoS 1, queued while the broker is away) on any topic. */
+  publishJson(topic: string, body: Record<string, unknown>): void {
+    this.send({ topic, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, rig: this.rigId, ...body }), qos: 1, retain: false });
+  }
+
+  /** Updates the retained status (e.g. a fleet worker's busy flag). */
+  setStatus(state: Partial<typeof this.state>): void {
     this.state = { ...this.state, ...state };
     this.send({ topic: `${this.base}/status`, payload: this.statusPayload(), qos: 1, retain: true }, true);
   }

@@ -25,6 +25,7 @@ import { createRig } from './rig.ts';
 import { Runner } from './runner.ts';
 import { SafetySupervisor } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
+import type { TrialFeed } from './fleet.ts';
 import { SummaryCollector } from './summary.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -63,6 +64,11 @@ export interface RunOptions {
   baseline?: { dir: string; design: SprtDesign; stopWhenDecided: boolean };
   /** Continue this interrupted run (prepareResume): its folder, id and the trials on disk. */
   resume?: ResumeState;
+  /**
+   * Trials handed out one at a time (a fleet worker, harness/fleet.ts) instead of `scenarios` x
+   * `trials`; needs `mqtt`. The run lasts until the feed ends or the run is aborted.
+   */
+  feed?: TrialFeed;
 }
 
 /** What the sequential test decided for one scenario. */
@@ -106,7 +112,7 @@ export function harnessVersion(): { version: string; commit: string } {
 }
 
 /** Replaces a file in one step (write aside, flush, rename): a crash leaves the old or the new one whole. */
-function writeAtomic(file: string, text: string): void {
+export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
@@ -147,6 +153,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     ...(options.preflightSeconds === undefined ? {} : { preflight_seconds: options.preflightSeconds }),
     ...(options.baseline === undefined ? {} : { baseline: { ...options.baseline, dir: path.resolve(options.baseline.dir) } }),
   };
+  if (options.feed !== undefined && options.mqtt === undefined) throw new DexhilError('USAGE', 'a fleet worker takes its trials over MQTT: it needs a broker');
   // MQTT before any device: a bad option is said at once, and the rig shows online during bring-up.
   const link = options.mqtt === undefined ? undefined : new MqttLink(options.mqtt, loaded.config.rig.id, options.notice);
   const manifestFile = path.join(dir, 'manifest.json');
@@ -270,13 +277,21 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   runnerRef = runner;
   control?.onRunner?.(runner);
   link?.attachRunner(runner);
+  if (options.feed !== undefined && link !== undefined) {
+    bus.subscribe(options.feed.listener);
+    options.feed.attach(link, rig);
+  }
   const wall0 = performance.now();
   let simSeconds = 0;
   let wallSeconds = 0;
   bus.emit({ type: 'run-start', run: info });
   for (const sk of skipped) bus.emit({ type: 'scenario-skip', scenario: sk.name, reason: sk.reason });
   try {
-    for (const s of runnable) {
+    while (options.feed !== undefined) {
+      const job = await options.feed.next(runner.abortSignal);
+      if (job === undefined || (await runner.runJob(job.scenario, job.trial, job.seed)) === undefined) break;
+    }
+    for (const s of options.feed === undefined ? runnable : []) {
       if (runner.wasAborted) break;
       const stopAfter = sequential?.stopAfter(s.name, options.trials);
       // Resuming: the trials on disk count, also for the sequential test, which may have decided.

@@ -146,21 +146,35 @@ export class Runner {
     const records: TrialRecord[] = [];
     for (let t = 1; t <= trials && !this.aborted && this.stopReason === undefined; t++) {
       if (done?.has(t) === true) continue; // on disk already (a resumed run)
-      await this.waitIfPaused();
-      if (this.aborted) break;
-      try {
-        await this.guard?.nextTrial(); // a lost device comes back first, or the run ends here
-      } catch (err) {
-        this.stopReason = err instanceof DexhilError ? err.describe() : String(err);
-        this.bus.emit({ type: 'fault', scenario: scenario.name, trial: t, device: 'rig', code: 'rig-lost', message: this.stopReason, tMs: clock.nowMs(), domain: 'rig' });
-        break;
-      }
-      const record = await this.runTrial(scenario, t, seed);
+      const record = await this.runJob(scenario, t, seed);
+      if (record === undefined) break;
       records.push(record);
       if (stopAfter?.(record) === true) break;
     }
     this.bus.emit({ type: 'scenario-end', scenario: scenario.name, tMs: clock.nowMs() });
     return records;
+  }
+
+  /**
+   * Runs one trial when the run may go on: after a pause is lifted and a lost device is back.
+   * Returns undefined (and runs nothing) when the run was aborted or has lost its rig.
+   */
+  async runJob(scenario: ScenarioDef, trial: number, seed: number): Promise<TrialRecord | undefined> {
+    await this.waitIfPaused();
+    if (this.aborted) return undefined;
+    try {
+      await this.guard?.nextTrial(); // a lost device comes back first, or the run ends here
+    } catch (err) {
+      this.stopReason = err instanceof DexhilError ? err.describe() : String(err);
+      this.bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'rig-lost', message: this.stopReason, tMs: this.rig.clock.nowMs(), domain: 'rig' });
+      return undefined;
+    }
+    return this.runTrial(scenario, trial, seed);
+  }
+
+  /** Aborted when the run is (for waits outside a trial, e.g. a fleet worker waiting for a job). */
+  get abortSignal(): AbortSignal {
+    return this.runAbort.signal;
   }
 
   async runTrial(scenario: ScenarioDef, trial: number, seed: number): Promise<TrialRecord> {

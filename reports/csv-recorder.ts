@@ -9,7 +9,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, wri
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import type { HarnessEvent } from '../harness/events.ts';
+import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from '../harness/events.ts';
 import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
 
 type Cell = string | number;
@@ -62,18 +62,12 @@ export class CsvRecorder {
     switch (e.type) {
       case 'run-start': {
         const { run } = e;
-        this.ctx = {
+        this.start({
           runId: run.runId,
           rigId: run.rigId,
           rigMode: Object.entries(run.rigMode).map(([k, v]) => `${k}=${v}`).join(';'),
           firmware: run.devices.map((d) => `${d.name}=${d.firmware}`).join(';'),
-        };
-        const open = (file: string, columns: readonly string[]): number => {
-          // A new run starts each file with its header; a resumed one keeps what is there.
-          if (!this.resume || !existsSync(file) || statSync(file).size === 0) writeFileSync(file, toCsv([[...columns]]));
-          return openSync(file, 'a');
-        };
-        this.fds = { trials: open(this.files.trials, TRIAL_COLUMNS), steps: open(this.files.steps, STEP_COLUMNS), corrections: open(this.files.corrections, CORRECTION_COLUMNS) };
+        });
         break;
       }
       case 'attempt-end':
@@ -83,18 +77,10 @@ export class CsvRecorder {
         if (this.ctx) this.corrections.push(correctionRow(this.ctx, e.record));
         break;
       case 'trial-end': {
-        if (!this.ctx || !this.fds) break;
-        // Steps and corrections first: a trial row on disk means its details are there too.
-        const { steps, corrections, trials } = this.fds;
-        writeAll(steps, toCsv(this.steps));
-        writeAll(corrections, toCsv(this.corrections));
-        fsyncSync(steps);
-        fsyncSync(corrections);
-        writeAll(trials, toCsv([trialRow(this.ctx, e.record, this.traceSlice())]));
-        fsyncSync(trials);
+        if (!this.ctx) break;
+        this.writeRows(toCsv(this.steps), toCsv(this.corrections), toCsv([trialRow(this.ctx, e.record, this.traceSlice())]));
         this.steps = [];
         this.corrections = [];
-        this.trialsWritten++;
         break;
       }
       case 'run-end':
@@ -107,6 +93,38 @@ export class CsvRecorder {
         break;
     }
   };
+
+  /** Opens the report files for a run with this context (a new run writes the headers). */
+  start(ctx: RunContext): void {
+    this.ctx = ctx;
+    const open = (file: string, columns: readonly string[]): number => {
+      // A new run starts each file with its header; a resumed one keeps what is there.
+      if (!this.resume || !existsSync(file) || statSync(file).size === 0) writeFileSync(file, toCsv([[...columns]]));
+      return openSync(file, 'a');
+    };
+    this.fds = { trials: open(this.files.trials, TRIAL_COLUMNS), steps: open(this.files.steps, STEP_COLUMNS), corrections: open(this.files.corrections, CORRECTION_COLUMNS) };
+  }
+
+  /**
+   * Writes one finished trial with its stage attempts and corrections under `ctx` (a fleet's
+   * coordinator writes each trial with the context of the rig that ran it).
+   */
+  writeTrial(ctx: RunContext, record: TrialRecord, attempts: readonly AttemptRecord[], corrections: readonly CorrectionRecord[], traces = ''): void {
+    this.writeRows(toCsv(attempts.map((a) => stepRow(ctx, a))), toCsv(corrections.map((c) => correctionRow(ctx, c))), toCsv([trialRow(ctx, record, traces)]));
+  }
+
+  private writeRows(steps: string, corrections: string, trial: string): void {
+    if (!this.fds) return;
+    // Steps and corrections first: a trial row on disk means its details are there too.
+    const fds = this.fds;
+    writeAll(fds.steps, steps);
+    writeAll(fds.corrections, corrections);
+    fsyncSync(fds.steps);
+    fsyncSync(fds.corrections);
+    writeAll(fds.trials, trial);
+    fsyncSync(fds.trials);
+    this.trialsWritten++;
+  }
 
   /** Closes the report files (the run ended). Safe to call twice. */
   close(): void {

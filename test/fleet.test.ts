@@ -1,0 +1,154 @@
+/**
+ * Several rigs, one suite: `dexhil fleet serve` and three `dexhil fleet work` processes on
+ * simulated rigs, through a real mosquitto on loopback (MQTT 5 shared subscriptions), watched by
+ * mosquitto_sub. One worker is killed in the middle of a trial; the suite still completes with
+ * every trial exactly once.
+ */
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadRig } from '../harness/config.ts';
+import { DEFAULT_RIG } from '../harness/run.ts';
+import { readCsv, runCli, tempDir } from './helpers.ts';
+import { freePort, haveMosquitto, startBroker, watch } from './mqtt-broker.ts';
+
+const mqttTest = haveMosquitto || process.env['CI'] === 'true' ? test.serial : test.serial.skip;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** sim.yaml under another rig id (JSON is YAML; paths made absolute). */
+function simRig(dir: string, id: string): string {
+  const loaded = loadRig(DEFAULT_RIG);
+  const base = path.dirname(DEFAULT_RIG);
+  const file = path.join(dir, `${id}.yaml`);
+  writeFileSync(file, JSON.stringify({ rig: { ...loaded.config.rig, id, profile: path.resolve(base, loaded.config.rig.profile), cell: path.resolve(base, loaded.config.rig.cell) }, devices: loaded.config.devices }));
+  return file;
+}
+
+interface Proc {
+  proc: ChildProcess;
+  out: string;
+  err: string;
+  exit: Promise<number | null>;
+}
+
+function dexhil(args: string[]): Proc {
+  const proc = spawn(process.execPath, ['bin/dexhil.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p: Proc = { proc, out: '', err: '', exit: new Promise((resolve) => proc.on('exit', (code, sig) => resolve(code ?? (sig === null ? null : 128)))) };
+  proc.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (p.err += d.toString()));
+  return p;
+}
+
+async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+mqttTest('a coordinator and 3 simulated workers run a 3-scenario suite; a worker killed mid-trial has its trial handed to another; every trial is in the merged report exactly once', async (t) => {
+  const broker = await startBroker();
+  const dir = tempDir('fleet');
+  const suiteFile = path.join(dir, 'suite.yaml');
+  writeFileSync(suiteFile, ['suite: nightly', 'seed: 5', 'trials: 8', 'scenarios:', '  - fold-fabric', '  - zipper', '  - name: toilet-paper', '    trials: 6', ''].join('\n'));
+  const results = watch(broker, 'dexhil/fleet/lab/results');
+  await results.ready;
+  const ids = ['rig-a', 'rig-b', 'rig-c'];
+  const workers = new Map(ids.map((id) => [id, dexhil(['fleet', 'work', '--broker', broker.url, '--group', 'lab', '--rig', simRig(dir, id), '-o', path.join(dir, `worker-${id}`)])]));
+  const coordinator = dexhil(['fleet', 'serve', '--broker', broker.url, '--group', 'lab', '--suite', suiteFile, '-o', path.join(dir, 'merged')]);
+  const msgs = (): Record<string, unknown>[] => results.messages('results');
+  try {
+    // The victim: caught (frozen with SIGSTOP) between taking a trial and sending its result, then killed.
+    const victim = 'rig-b';
+    const w = workers.get(victim)!;
+    let orphan: string | undefined;
+    await until('a few results', () => msgs().filter((m) => m['type'] === 'result').length >= 4);
+    let seen = 0;
+    while (orphan === undefined) {
+      await until(`${victim} taking a trial`, () => msgs().filter((m) => m['type'] === 'taken' && m['rig'] === victim).length > seen);
+      const taken = msgs().filter((m) => m['type'] === 'taken' && m['rig'] === victim);
+      seen = taken.length;
+      const job = taken.at(-1)!['job'] as string;
+      w.proc.kill('SIGSTOP');
+      await sleep(300);
+      if (msgs().some((m) => m['type'] === 'result' && m['job'] === job)) w.proc.kill('SIGCONT');
+      else orphan = job;
+    }
+    w.proc.kill('SIGKILL');
+    t.is(await coordinator.exit, 0, coordinator.err);
+    const rows = readCsv(path.join(dir, 'merged', 'trials.csv'));
+    const keys = rows.map((r) => `${r['scenario']}/${r['trial']}`).sort();
+    const expected = [...['fold-fabric', 'zipper'].flatMap((s) => Array.from({ length: 8 }, (_, i) => `${s}/${i + 1}`)), ...Array.from({ length: 6 }, (_, i) => `toilet-paper/${i + 1}`)].sort();
+    t.deepEqual(keys, expected, 'every trial of the suite exactly once');
+    t.true(rows.every((r) => ids.includes(r['rig_id']!)), 'the rig id on every row');
+    t.true(rows.every((r) => r['seed'] === '5'));
+    // The killed worker's trial was run to the end by another rig.
+    const [, scenario, trial] = orphan.split('/').slice(-3);
+    const redone = rows.find((r) => r['scenario'] === scenario && r['trial'] === trial)!;
+    t.not(redone['rig_id'], victim, `${orphan} was done by ${redone['rig_id']}`);
+    t.regex(coordinator.err, new RegExp(`${scenario} trial ${trial} was lost with ${victim}; offering it again`));
+    // Each row is the result its rig sent (a client that is not ours saw it on the broker).
+    for (const r of rows) {
+      const sent = msgs().find((m) => m['type'] === 'result' && (m['job'] as string).endsWith(`/${r['scenario']}/${r['trial']}`) && m['rig'] === r['rig_id']);
+      t.is((sent?.['record'] as { outcome?: string } | undefined)?.outcome, r['outcome'], `${r['scenario']}/${r['trial']}`);
+    }
+    const steps = readCsv(path.join(dir, 'merged', 'steps.csv'));
+    t.deepEqual([...new Set(steps.map((s) => `${s['scenario']}/${s['trial']}`))].sort(), expected, 'the stage attempts of every trial, once');
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'merged', 'manifest.json'), 'utf8'));
+    t.is(manifest.status, 'complete');
+    t.true(manifest.fleet.reoffered >= 1);
+    t.is(Object.values(manifest.fleet.workers as Record<string, number>).reduce((a, b) => a + b, 0), expected.length);
+    t.regex(readFileSync(path.join(dir, 'merged', 'junit.xml'), 'utf8'), /<testsuites/);
+    // A survivor keeps its own run folder with the trials it ran.
+    const a = readCsv(path.join(dir, 'worker-rig-a', 'trials.csv'));
+    t.is(a.length, rows.filter((r) => r['rig_id'] === 'rig-a').length + a.filter((r) => r['outcome'] === 'aborted').length);
+    t.regex(coordinator.out, /workers: .*rig-a \d+/);
+  } finally {
+    results.stop();
+    for (const w of workers.values()) w.proc.kill('SIGTERM');
+    await Promise.all([...workers.values()].map((w) => w.exit));
+    coordinator.proc.kill('SIGTERM');
+    await broker.stop();
+  }
+  // A stopped worker ends as `dexhil run` does on SIGTERM, with its run folder complete.
+  t.is(await workers.get('rig-a')!.exit, 143, workers.get('rig-a')!.err);
+  t.regex(workers.get('rig-a')!.out, /trials taken/);
+});
+
+mqttTest('fleet serve with no broker says so once, keeps trying, and on Ctrl-C writes what it has (nothing) and exits 130', async (t) => {
+  const port = await freePort();
+  const dir = tempDir('fleet-nobroker');
+  const suiteFile = path.join(dir, 'suite.yaml');
+  writeFileSync(suiteFile, 'suite: s\nscenarios: [zipper]\ntrials: 3\n');
+  const c = dexhil(['fleet', 'serve', '--broker', `mqtt://127.0.0.1:${port}`, '--suite', suiteFile, '-o', path.join(dir, 'out')]);
+  await until('the connection error', () => c.err.includes('ECONNREFUSED'), 20_000);
+  await sleep(1500); // a few retries
+  c.proc.kill('SIGINT');
+  t.is(await c.exit, 130, c.err);
+  t.is(c.err.match(/ECONNREFUSED/g)?.length, 1, c.err);
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'out', 'manifest.json'), 'utf8'));
+  t.is(manifest.status, 'aborted');
+  t.is(manifest.fleet.outstanding.length, 3);
+  t.is(readCsv(path.join(dir, 'out', 'trials.csv')).length, 0);
+});
+
+test('a suite file with a bad field or an unknown scenario is refused naming the file and the field', async (t) => {
+  const dir = tempDir('fleet-suite');
+  const bad = path.join(dir, 'bad.yaml');
+  writeFileSync(bad, 'suite: s\ntrials: -2\nscenarios: [zipper]\n');
+  let r = await runCli(['fleet', 'serve', '--broker', 'mqtt://127.0.0.1:1', '--suite', bad]);
+  t.is(r.code, 2);
+  t.regex(r.err, new RegExp(`${bad.replace(/[.]/g, '\\.')}:2: suite file field 'trials'`));
+  writeFileSync(bad, 'suite: s\nscenarios: [zipper, tie-shoes]\n');
+  r = await runCli(['fleet', 'serve', '--broker', 'mqtt://127.0.0.1:1', '--suite', bad]);
+  t.is(r.code, 2);
+  t.regex(r.err, /suite file field 'scenarios\.1': no scenario named 'tie-shoes'/);
+  r = await runCli(['fleet', 'work', '--broker', 'mqtt://127.0.0.1:1', '--group', 'a/b']);
+  t.is(r.code, 2);
+  t.regex(r.err, /--group a\/b: letters, digits/);
+  r = await runCli(['fleet', 'serve', '--suite', bad]);
+  t.is(r.code, 2);
+  t.regex(r.err, /--broker/);
+});
