@@ -85,6 +85,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('--sprt-p1 <rate>', 'sequential design: the regressed pass rate to detect').argParser(fraction('--sprt-p1')).default(DEFAULT_SPRT.p1))
     .addOption(new Option('--sprt-alpha <p>', 'sequential design: false-alarm rate').argParser(fraction('--sprt-alpha')).default(DEFAULT_SPRT.alpha))
     .addOption(new Option('--sprt-power <p>', 'sequential design: power').argParser(fraction('--sprt-power')).default(DEFAULT_SPRT.power))
+    .addOption(new Option('--judge <who>', "who gives each trial's verdict once its stages are done: operator (a person, on this terminal or with an MQTT verdict command); default: each scenario's own judge").choices(['operator']))
     .option('--resume <run-dir>', 'continue an interrupted run with its own settings: the trials on disk are kept, the rest are run')
     .option('--mqtt <url>', 'publish status, results and telemetry to this MQTT broker and take operator commands (mqtt://host:1883, mqtts://host:8883)')
     .option('--mqtt-user <user>', 'MQTT user name (operator commands are only taken on an authenticated connection)')
@@ -98,7 +99,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option('-q, --quiet', 'print only the summary')
     .option('--json', 'print only the summary, as JSON')
     .option('--debug', 'print stack traces of errors')
-    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean; mqtt?: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string; mqttTelemetryHz: number; mqttQueue: number }) {
+    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean; judge?: 'operator'; mqtt?: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string; mqttTelemetryHz: number; mqttQueue: number }) {
       const mqttGiven = this.options.filter((o) => o.attributeName().startsWith('mqtt') && o.attributeName() !== 'mqtt' && this.getOptionValueSource(o.attributeName()) === 'cli');
       if (opts.mqtt === undefined && mqttGiven.length > 0) throw new DexhilError('USAGE', `${mqttGiven.map((o) => o.long).join(', ')} need --mqtt <url>`);
       const mqttSettings = opts.mqtt === undefined ? undefined : { url: opts.mqtt, user: opts.mqttUser, passwordFile: opts.mqttPasswordFile, ca: opts.mqttCa, cert: opts.mqttCert, key: opts.mqttKey, prefix: opts.mqttPrefix, telemetryHz: opts.mqttTelemetryHz, queueLimit: opts.mqttQueue };
@@ -142,10 +143,10 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
           if (!silent) out(`resuming ${resume.runId}: ${resume.records.length} trials on disk\n`);
           plan = {
             rigFile: st.rig_file, ...(st.profile_file === undefined ? {} : { profileFile: st.profile_file }), scenarios: resume.scenarios, trials: st.trials, seed: st.seed, trace: st.trace,
-            ...(st.preflight_seconds === undefined ? {} : { preflightSeconds: st.preflight_seconds }), ...(st.baseline === undefined ? {} : { baseline: st.baseline }), resume, ...common,
+            ...(st.preflight_seconds === undefined ? {} : { preflightSeconds: st.preflight_seconds }), ...(st.baseline === undefined ? {} : { baseline: st.baseline }), ...(st.judge === undefined ? {} : { judge: st.judge }), resume, ...common,
           };
         } else {
-          plan = { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), ...common };
+          plan = { rigFile: opts.rig, ...(opts.profile === undefined ? {} : { profileFile: opts.profile }), scenarios, trials: opts.trials, seed: opts.seed, trace: opts.trace, ...(opts.preflight === undefined ? {} : { preflightSeconds: opts.preflight }), ...(opts.baseline === undefined ? {} : { baseline: { dir: opts.baseline, design, stopWhenDecided: opts.stopWhenDecided === true } }), ...(opts.out === undefined ? {} : { outDir: opts.out }), ...(opts.judge === undefined ? {} : { judge: opts.judge }), ...common };
         }
         let result: Awaited<ReturnType<typeof runPlan>>;
         try {

@@ -117,6 +117,8 @@ export type HarnessEvent =
   | { type: 'correction'; record: CorrectionRecord }
   | { type: 'fault'; scenario: string; trial: number; device: string; code: string; message: string; tMs: number; domain?: FaultDomain; reactionUs?: number }
   | { type: 'sample'; channel: string; value: number; tMs: number }
+  /** An operator's answer: a reset confirmed or skipped, a verdict on a trial. */
+  | { type: 'operator'; kind: 'reset' | 'verdict'; scenario: string; trial: number; answer: string; by: string; tMs: number }
   /** An operator's pause or resume (from the terminal or MQTT), said to every listener. */
   | { type: 'control'; action: 'pause' | 'resume'; by: string; tMs: number };
 

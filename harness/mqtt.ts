@@ -10,8 +10,10 @@
  *   correction    QoS 1             each correction event
  *   fault         QoS 1             each fault (safety stops, lost devices, refusals)
  *   telemetry     QoS 0             latest F/T and grip values, down-sampled to --mqtt-telemetry-hz
- *   cmd           (subscribed)      operator commands: pause, resume, abort
+ *   cmd           (subscribed)      operator commands: pause, resume, abort, reset-done, verdict
  *   cmd/reply     QoS 1             the answer to each command, also to malformed ones
+ *   prompt        retained, QoS 1   the question waiting for an operator (a reset, a verdict);
+ *                                   cleared (empty retained message) once answered
  *
  * Publishing never waits on the broker: messages go out while the client is connected and fewer
  * than MAX_INFLIGHT are unacknowledged; otherwise run events wait in a bounded queue (the oldest
@@ -27,6 +29,7 @@ import type { HarnessEvent } from './events.ts';
 import { tapSignals } from '../reports/signals.ts';
 import type { Rig } from './rig.ts';
 import type { Runner } from './runner.ts';
+import { operatorLabel, type Answer, type OperatorDesk, type OperatorPlace, type Question } from './operator.ts';
 
 export const MQTT_SCHEMA_VERSION = 1;
 const MAX_INFLIGHT = 64;
@@ -56,8 +59,17 @@ export interface MqttCounters {
 const Command = z.object({
   v: z.literal(MQTT_SCHEMA_VERSION),
   id: z.string().max(128).optional(),
-  cmd: z.enum(['pause', 'resume', 'abort']),
+  cmd: z.enum(['pause', 'resume', 'abort', 'reset-done', 'verdict']),
   by: z.string().max(128).optional(),
+  /** reset-done: the operator could not reset the scene; the trial is an error, not a failure. */
+  skip: z.boolean().optional(),
+  /** verdict: was the task done? */
+  pass: z.boolean().optional(),
+  /** verdict: what is wrong, when it was not (becomes the failure label `operator:<label>`). */
+  label: z.string().max(80).optional(),
+  /** reset-done, verdict: the question they answer, checked when given. */
+  scenario: z.string().max(64).optional(),
+  trial: z.number().int().positive().optional(),
 });
 
 /** Reads a file an option names, or says which option and file could not be read. */
@@ -118,7 +130,9 @@ interface Outgoing {
   retain: boolean;
 }
 
-export class MqttLink {
+export class MqttLink implements OperatorPlace {
+  readonly name = 'mqtt';
+  private desk: OperatorDesk | undefined;
   readonly counters: MqttCounters = { published: 0, dropped: 0, reconnects: 0, commands: 0, rejected: 0 };
   readonly base: string;
   private readonly client: MqttClient;
@@ -322,6 +336,32 @@ export class MqttLink {
     this.runner = runner;
   }
 
+  /** Takes operator questions (resets, verdicts) on `prompt` and their answers on `cmd`, when commands are on. */
+  attachDesk(desk: OperatorDesk): void {
+    if (!this.commandsOn) return;
+    this.desk = desk;
+    desk.add(this);
+  }
+
+  /** Whether commands (and so operator answers) are taken on this connection. */
+  get takesCommands(): boolean {
+    return this.commandsOn;
+  }
+
+  show(q: Question): void {
+    const answer = q.kind === 'reset' ? { v: 1, cmd: 'reset-done', scenario: q.scenario, trial: q.trial } : { v: 1, cmd: 'verdict', scenario: q.scenario, trial: q.trial, pass: true };
+    this.send({ topic: `${this.base}/prompt`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'prompt', rig: this.rigId, ...(this.runId === undefined ? {} : { run_id: this.runId }), kind: q.kind, scenario: q.scenario, trial: q.trial, ic_id: q.icId, question: q.text, answer_on: `${this.base}/cmd`, example: answer }), qos: 1, retain: true }, true);
+  }
+
+  clear(): void {
+    // An empty retained message removes the retained prompt.
+    this.send({ topic: `${this.base}/prompt`, payload: '', qos: 1, retain: true }, true);
+  }
+
+  leave(): void {
+    this.desk = undefined;
+  }
+
   private reply(id: string | undefined, cmd: string | undefined, ok: boolean, detail: string): void {
     this.send({ topic: `${this.base}/cmd/reply`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'reply', rig: this.rigId, id: id ?? null, cmd: cmd ?? null, ok, ...(ok ? { detail } : { error: detail }), state: this.state.state }), qos: 1, retain: false });
   }
@@ -340,10 +380,20 @@ export class MqttLink {
       this.counters.rejected++;
       const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : undefined;
       const issue = parsed.error.issues[0];
-      return this.reply(id, undefined, false, `bad command: ${issue === undefined ? 'invalid' : `${issue.path.join('.') || 'payload'}: ${issue.message}`}; commands are {"v":1,"id":"<any>","cmd":"pause|resume|abort"}`);
+      return this.reply(id, undefined, false, `bad command: ${issue === undefined ? 'invalid' : `${issue.path.join('.') || 'payload'}: ${issue.message}`}; commands are {"v":1,"id":"<any>","cmd":"pause|resume|abort|reset-done|verdict"}`);
     }
     const { id, cmd, by } = parsed.data;
     const who = `mqtt${by === undefined ? '' : `:${by}`}`;
+    if (cmd === 'reset-done' || cmd === 'verdict') {
+      if (cmd === 'verdict' && parsed.data.pass === undefined) {
+        this.counters.rejected++;
+        return this.reply(id, cmd, false, 'bad command: a verdict needs "pass": true or false (and a "label" saying what is wrong when false)');
+      }
+      const answer: Answer = cmd === 'reset-done' ? { kind: 'reset', done: parsed.data.skip !== true, by: who } : { kind: 'verdict', pass: parsed.data.pass === true, label: parsed.data.pass === true ? '' : operatorLabel(parsed.data.label ?? ''), by: who };
+      const refused = this.desk === undefined ? 'no operator question is asked on this run' : this.desk.answer(answer, { scenario: parsed.data.scenario, trial: parsed.data.trial });
+      if (refused !== undefined) this.counters.rejected++;
+      return this.reply(id, cmd, refused === undefined, refused ?? (answer.kind === 'reset' ? (answer.done ? 'reset confirmed' : 'reset skipped: the trial is recorded as an error') : answer.pass ? 'verdict: pass' : `verdict: fail (${answer.label})`));
+    }
     const runner = this.runner;
     if (runner === undefined) {
       this.counters.rejected++;

@@ -22,6 +22,7 @@ export interface RunSettings {
   trace: 'on' | 'off' | 'auto';
   preflight_seconds?: number;
   baseline?: { dir: string; design: { p0: number; p1: number; alpha: number; power: number }; stopWhenDecided: boolean };
+  judge?: 'operator';
 }
 
 export interface ResumeState {

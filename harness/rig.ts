@@ -4,7 +4,6 @@
  * transport, and drivers never know whether a peer or hardware answers them.
  */
 import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmDriver } from '../drivers/arm/driver.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
@@ -43,6 +42,8 @@ export interface Rig {
   readonly mode: RigMode;
   /** What the factory decided that a user must know (e.g. an `auto` device fell back to sim). */
   readonly notices: readonly string[];
+  /** Who puts the scene back before a trial: the rig by itself, or an operator who confirms it (rig.reset). */
+  readonly resetBy: 'auto' | 'operator';
   /** The first F/T sensor on a mount. */
   sensor(mount: 'wrist' | 'table'): FtDriver | undefined;
   /** Whether the rig has what a scenario needs; the reason when it does not. */
@@ -274,6 +275,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     },
     mode,
     notices,
+    resetBy: config.rig.reset,
     // Scenarios read this on every check: find it without building the sensor list.
     sensor: (mount) => slots.find((x) => x.dev.kind === 'ft' && x.dev.mount === mount)?.driver as FtDriver | undefined,
     lacks(needs) {
@@ -295,10 +297,6 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
       const arm = armSlot();
       const hand = handSlot();
       const sensors = sensorList();
-      if (config.rig.reset === 'operator') {
-        const ok = await operatorConfirm(`Reset the ${task} scene (initial condition ${icSeed.toString(16)}), then press Enter (or type 'skip'): `);
-        if (!ok) return { ok: false, reason: 'operator skipped the reset' };
-      }
       // After a safe stop the motors are disabled and the hand idle: bring them back first.
       if (arm && arm.state === 'inactive') await arm.activate(signal);
       if (hand && hand.state === 'inactive') await hand.activate(signal);
@@ -363,20 +361,6 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     close: teardown,
   };
   return rig;
-}
-
-async function operatorConfirm(prompt: string): Promise<boolean> {
-  if (!process.stdin.isTTY) {
-    throw new DexhilError('RESET_FAILED', 'the rig config asks for an operator reset (rig.reset: operator) but there is no terminal to ask on', {
-      hint: 'run interactively, or set rig.reset: auto when the rig resets itself',
-    });
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return (await rl.question(prompt)).trim().toLowerCase() !== 'skip';
-  } finally {
-    rl.close();
-  }
 }
 
 function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, what: string): Promise<T> {

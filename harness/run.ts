@@ -26,6 +26,7 @@ import { Runner } from './runner.ts';
 import { SafetySupervisor } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
 import type { TrialFeed } from './fleet.ts';
+import { OperatorDesk, TerminalPlace } from './operator.ts';
 import { SummaryCollector } from './summary.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -69,6 +70,13 @@ export interface RunOptions {
    * `trials`; needs `mqtt`. The run lasts until the feed ends or the run is aborted.
    */
   feed?: TrialFeed;
+  /** `operator`: a person gives every scenario's verdict (as a scenario with `judge: operator`). */
+  judge?: 'operator';
+  /**
+   * Where operator questions are asked besides MQTT: a terminal's input and output. Default: this
+   * process's stdin and stderr when stdin is a terminal; `false`: nowhere.
+   */
+  terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | false;
 }
 
 /** What the sequential test decided for one scenario. */
@@ -152,10 +160,26 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     trace: options.trace ?? 'auto',
     ...(options.preflightSeconds === undefined ? {} : { preflight_seconds: options.preflightSeconds }),
     ...(options.baseline === undefined ? {} : { baseline: { ...options.baseline, dir: path.resolve(options.baseline.dir) } }),
+    ...(options.judge === undefined ? {} : { judge: options.judge }),
   };
   if (options.feed !== undefined && options.mqtt === undefined) throw new DexhilError('USAGE', 'a fleet worker takes its trials over MQTT: it needs a broker');
   // MQTT before any device: a bad option is said at once, and the rig shows online during bring-up.
   const link = options.mqtt === undefined ? undefined : new MqttLink(options.mqtt, loaded.config.rig.id, options.notice);
+  // Operator questions (scene resets, verdicts) need somewhere to be asked: said now, not at trial 1.
+  const desk = new OperatorDesk();
+  const terminal = options.terminal ?? (process.stdin.isTTY ? { input: process.stdin, output: process.stderr } : false);
+  if (terminal !== false) desk.add(new TerminalPlace(desk, terminal.input, terminal.output));
+  if (link !== undefined) link.attachDesk(desk);
+  const asks = [
+    ...(loaded.config.rig.reset === 'operator' ? [`${options.rigFile} has rig.reset: operator`] : []),
+    ...options.scenarios.filter((s) => (options.judge ?? s.judge) === 'operator').map((s) => `${s.name} is judged by an operator`),
+  ];
+  if (asks.length > 0 && desk.placeNames.length === 0) {
+    await link?.close();
+    throw new DexhilError('USAGE', `${asks.join('; ')}, but there is no terminal (stdin is not one) and no MQTT command topic to answer on`, {
+      hint: 'run on a terminal, or add --mqtt <url> --mqtt-user <user> --mqtt-password-file <file> and answer with reset-done / verdict commands',
+    });
+  }
   const manifestFile = path.join(dir, 'manifest.json');
   if (resume === undefined) {
     // Settings first, before any device is opened: a run killed at any moment after this can be resumed.
@@ -273,7 +297,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     },
     (device, attempts) => options.notice?.(`${device} reconnected after ${attempts} attempt${attempts > 1 ? 's' : ''}`),
   );
-  const runner = new Runner(rig, bus, supervisor);
+  const runner = new Runner(rig, bus, supervisor, { desk, ...(options.judge === undefined ? {} : { judge: options.judge }) });
   runnerRef = runner;
   control?.onRunner?.(runner);
   link?.attachRunner(runner);
@@ -306,6 +330,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     const upS = rig.clock.nowMs() / 1000;
     // Link counters after the close, so they count the closing traffic as the traces do.
     supervisor.close();
+    desk.close();
     signals.close();
     await rig.close();
     traces.close();

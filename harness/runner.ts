@@ -11,6 +11,7 @@ import { forceMagnitudeN } from '../drivers/types.ts';
 import { AbortedError, DexhilError, domainOf, errorLabel } from './errors.ts';
 import type { AttemptOutcome, CorrectionRecord, EventBus, FaultDomain, Measurement, Outcome, TrialRecord } from './events.ts';
 import type { Rig } from './rig.ts';
+import { OperatorDesk, type Answer, type Question } from './operator.ts';
 import { TaskFailure, type ScenarioDef, type StageContext, type StageDef, type Trigger } from './scenario.ts';
 
 export interface RunPlan {
@@ -53,7 +54,21 @@ export class Runner {
     private readonly rig: Rig,
     private readonly bus: EventBus,
     private readonly guard?: TrialGuard,
+    private readonly operator: { desk?: OperatorDesk; judge?: 'operator' } = {},
   ) {}
+
+  /** Who judges a scenario's trials: its own `judge`, unless the run says operator for all. */
+  judgeOf(scenario: ScenarioDef): 'sensors' | 'operator' {
+    return this.operator.judge ?? scenario.judge ?? 'sensors';
+  }
+
+  /** Asks the operator (the simulated world stands still meanwhile); rejects when the run is aborted. */
+  private async ask(q: Question): Promise<Answer> {
+    const desk = this.operator.desk ?? new OperatorDesk();
+    const a = await this.rig.clock.waitOutside(desk.ask(q, this.runAbort.signal));
+    this.bus.emit({ type: 'operator', kind: a.kind, scenario: q.scenario, trial: q.trial, answer: a.kind === 'reset' ? (a.done ? 'done' : 'skip') : a.pass ? 'pass' : `fail ${a.label}`, by: a.by, tMs: this.rig.clock.nowMs() });
+    return a;
+  }
 
   /**
    * Ends the trial in progress with `err` (a safety stop, a lost device): it becomes `error` with
@@ -169,7 +184,19 @@ export class Runner {
       this.bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'rig-lost', message: this.stopReason, tMs: this.rig.clock.nowMs(), domain: 'rig' });
       return undefined;
     }
-    return this.runTrial(scenario, trial, seed);
+    let skipped: string | undefined;
+    if (this.rig.resetBy === 'operator') {
+      // Asked before the trial's clock starts: the wait for a person is not the trial's time.
+      const icId = icIdOf(icSeedOf(seed, scenario.name, trial));
+      try {
+        const a = await this.ask({ kind: 'reset', scenario: scenario.name, trial, icId, text: `Reset the ${scenario.task} scene for ${scenario.name} trial ${trial} (initial condition ${icId}).` });
+        if (a.kind === 'reset' && !a.done) skipped = `operator skipped the reset (${a.by})`;
+      } catch (err) {
+        if (this.aborted) return undefined;
+        throw err;
+      }
+    }
+    return this.runTrial(scenario, trial, seed, skipped);
   }
 
   /** Aborted when the run is (for waits outside a trial, e.g. a fleet worker waiting for a job). */
@@ -177,7 +204,8 @@ export class Runner {
     return this.runAbort.signal;
   }
 
-  async runTrial(scenario: ScenarioDef, trial: number, seed: number): Promise<TrialRecord> {
+  /** Runs one trial; `resetSkipped` (an operator could not reset the scene) makes it an `error` at once. */
+  async runTrial(scenario: ScenarioDef, trial: number, seed: number, resetSkipped?: string): Promise<TrialRecord> {
     const { rig, bus } = this;
     const clock = rig.clock;
     const icSeed = icSeedOf(seed, scenario.name, trial);
@@ -221,7 +249,7 @@ export class Runner {
     };
 
     try {
-      const reset = await this.guarded(trialAbort.signal, rig.resetScene(scenario.task, icSeed, dynSeed, trialAbort.signal));
+      const reset = resetSkipped !== undefined ? { ok: false, reason: resetSkipped } : await this.guarded(trialAbort.signal, rig.resetScene(scenario.task, icSeed, dynSeed, trialAbort.signal));
       if (!reset.ok) {
         outcome = 'error';
         failureLabel = 'reset-failed';
@@ -282,6 +310,23 @@ export class Runner {
     }
     // A trial stopped for safety ends once the rig is safe (motors disabled, hand idle).
     if (trialAbort.signal.aborted) await this.guard?.settled();
+    const durationMs = clock.nowMs() - startMs;
+    if (outcome === 'pass' && this.judgeOf(scenario) === 'operator') {
+      // The stages are done; whether the task is, a person says (the wait is not the trial's time).
+      try {
+        const a = await this.ask({ kind: 'verdict', scenario: scenario.name, trial, icId, text: `${scenario.name} trial ${trial} (initial condition ${icId}): every stage is done. Success means: ${scenario.success}.` });
+        if (a.kind === 'verdict' && !a.pass) {
+          outcome = 'fail';
+          failureLabel = a.label;
+          faultDomain = 'task';
+        }
+      } catch (err) {
+        if (!this.aborted) throw err;
+        outcome = 'aborted';
+        failureLabel = 'aborted';
+        faultDomain = '';
+      }
+    }
     if (outcome !== 'pass') {
       const failed = await rig.holdAll();
       for (const f of failed) bus.emit({ type: 'fault', scenario: scenario.name, trial, device: 'rig', code: 'hold-failed', message: f, tMs: clock.nowMs() - startMs });
@@ -302,7 +347,7 @@ export class Runner {
       faultDomain,
       corrections,
       startMs,
-      durationMs: clock.nowMs() - startMs,
+      durationMs,
       timeoutMs: scenario.trialTimeoutMs,
       peakForceN,
       wallStartMs,

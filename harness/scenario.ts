@@ -64,6 +64,11 @@ export interface ScenarioDef {
   description: string;
   /** The success predicate, in words; the last stage checks it. */
   success: string;
+  /**
+   * Who gives the verdict when every stage is done: `sensors` (default: the stages' checks are
+   * the verdict) or `operator` (a person confirms or fails it; harness/operator.ts).
+   */
+  judge?: 'sensors' | 'operator';
   needs: readonly DeviceNeed[];
   trialTimeoutMs: number;
   maxCorrections: Readonly<Record<string, number>>;
