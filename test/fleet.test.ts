@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadRig } from '../harness/config.ts';
-import { DEFAULT_RIG } from '../harness/run.ts';
+import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
+import { findScenario } from '../scenarios/index.ts';
 import { readCsv, runCli, tempDir } from './helpers.ts';
 import { freePort, haveMosquitto, startBroker, watch } from './mqtt-broker.ts';
 
@@ -132,6 +133,53 @@ mqttTest('fleet serve with no broker says so once, keeps trying, and on Ctrl-C w
   t.is(manifest.status, 'aborted');
   t.is(manifest.fleet.outstanding.length, 3);
   t.is(readCsv(path.join(dir, 'out', 'trials.csv')).length, 0);
+});
+
+mqttTest('a late second result for a trial (a slow worker, not a dead one) is counted and ignored: the trial is written once', async (t) => {
+  const broker = await startBroker();
+  const dir = tempDir('fleet-dup');
+  // Real records to send back: two zipper trials run here.
+  const records: { record: unknown; attempts: unknown[]; corrections: unknown[] }[] = [];
+  let cur = { attempts: [] as unknown[], corrections: [] as unknown[] };
+  await runPlan({ rigFile: DEFAULT_RIG, scenarios: [findScenario('zipper')!], trials: 2, seed: 9, outDir: path.join(dir, 'source'), epochMs: 0, listeners: [(e) => {
+    if (e.type === 'attempt-end') cur.attempts.push(e.record);
+    if (e.type === 'correction') cur.corrections.push(e.record);
+    if (e.type === 'trial-end') {
+      records.push({ record: e.record, ...cur });
+      cur = { attempts: [], corrections: [] };
+    }
+  }] });
+  const suiteFile = path.join(dir, 'suite.yaml');
+  writeFileSync(suiteFile, 'suite: dup\nseed: 9\ntrials: 2\nscenarios: [zipper]\n');
+  const jobs = watch(broker, 'dexhil/fleet/t/jobs');
+  await jobs.ready;
+  const pub = (topic: string, body: Record<string, unknown>, retain = false): Promise<number | null> =>
+    new Promise((resolve) => spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-t', topic, '-m', JSON.stringify({ v: 1, rig: 'slowpoke', ...body }), '-q', '1', ...(retain ? ['-r'] : [])], { stdio: 'ignore' }).on('exit', resolve));
+  const coordinator = dexhil(['fleet', 'serve', '--broker', broker.url, '--group', 't', '--suite', suiteFile, '-o', path.join(dir, 'merged')]);
+  try {
+    // A worker made by hand with mosquitto_pub: free, takes each job, answers the first one twice.
+    await pub('dexhil/slowpoke/status', { type: 'status', state: 'idle', fleet: { group: 't', busy: false } }, true);
+    const context = { rig_mode: 'arm=sim', firmware: 'arm=1.4.2', clock: 'virtual', worker_run: 'by-hand' };
+    for (let n = 1; n <= 2; n++) {
+      await until(`job ${n}`, () => jobs.messages('jobs').length >= n, 20_000);
+      const job = jobs.messages('jobs')[n - 1]!;
+      t.like(job, { v: 1, type: 'job', scenario: 'zipper', trial: n, seed: 9 });
+      const base = { job: job['job'], fleet_run: job['fleet_run'] };
+      await pub('dexhil/fleet/t/results', { type: 'taken', ...base });
+      await pub('dexhil/fleet/t/results', { type: 'result', ...base, context, ...records[n - 1]! });
+      if (n === 1) await pub('dexhil/fleet/t/results', { type: 'result', ...base, context, ...records[0]! });
+    }
+    t.is(await coordinator.exit, 0, coordinator.err);
+    const rows = readCsv(path.join(dir, 'merged', 'trials.csv'));
+    t.deepEqual(rows.map((r) => [r['trial'], r['rig_id'], r['rig_mode']]), [['1', 'slowpoke', 'arm=sim'], ['2', 'slowpoke', 'arm=sim']]);
+    t.deepEqual(rows.map((r) => r['outcome']), readCsv(path.join(dir, 'source', 'trials.csv')).map((r) => r['outcome']));
+    t.is(JSON.parse(readFileSync(path.join(dir, 'merged', 'manifest.json'), 'utf8')).fleet.duplicates_ignored, 1);
+    t.regex(coordinator.out, /duplicate results ignored: 1/);
+  } finally {
+    jobs.stop();
+    coordinator.proc.kill('SIGTERM');
+    await broker.stop();
+  }
 });
 
 test('a suite file with a bad field or an unknown scenario is refused naming the file and the field', async (t) => {
