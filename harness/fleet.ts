@@ -335,7 +335,10 @@ export async function serveFleet(options: FleetServeOptions): Promise<FleetResul
   let lastError: string | undefined;
   client.on('error', (err) => {
     if ((err as { code?: unknown }).code === 1 && client.options.protocolVersion === 5) {
-      notice(`fleet: ${publicUrl(options.broker.url)} does not speak MQTT 5; shared subscriptions need it (mosquitto 1.6+, EMQX, HiveMQ)`);
+      // The coordinator only publishes and subscribes plainly; it is the workers' `$share` that needs a broker with shared subscriptions.
+      client.options.protocolVersion = 4;
+      notice(`fleet: ${publicUrl(options.broker.url)} does not speak MQTT 5; using 3.1.1 (the workers need a broker with shared subscriptions: mosquitto 2, EMQX, HiveMQ)`);
+      return;
     }
     if (err.message !== lastError) notice(`fleet: ${publicUrl(options.broker.url)}: ${err.message}; retrying, the results so far are on disk`);
     lastError = err.message;
