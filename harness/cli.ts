@@ -235,10 +235,12 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
 
   brokerOptions(fleet.command('work').description('serve as a fleet worker: run the trials the coordinator hands out on this rig, until Ctrl-C'))
     .option('--rig <file>', 'rig config (YAML)', DEFAULT_RIG)
+    .option('--rig-id <id>', "this worker's rig id instead of the rig config's (each worker needs its own, e.g. several simulated workers from sim.yaml)")
     .addOption(new Option('--seed <n>', 'seed of the simulated devices (the trials take the suite seed)').argParser(seedArg).default(1))
     .option('-o, --out <dir>', "this worker's own run folder (default: reports/runs/<run-id>)")
     .addOption(new Option('--trace <when>', 'raw traces of every device (see `run --trace`)').choices(['auto', 'on', 'off']).default('auto'))
-    .action(async (opts: BrokerOpts & { rig: string; seed: number; out?: string; trace: TraceMode }) => {
+    .action(async (opts: BrokerOpts & { rig: string; rigId?: string; seed: number; out?: string; trace: TraceMode }) => {
+      if (opts.rigId !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(opts.rigId)) throw new DexhilError('USAGE', `--rig-id ${opts.rigId}: letters, digits, _ . - only (it is an MQTT topic level)`);
       const mqtt = brokerSettings(opts);
       const notice = (t: string): void => void process.stderr.write(`dexhil: ${t}\n`);
       const worker = new FleetWorker(opts.group, opts.mqttPrefix, notice);
@@ -254,7 +256,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
           runner?.abort(sig);
         },
         async () => {
-          result = await runPlan({ rigFile: opts.rig, scenarios: SCENARIOS, trials: 0, seed: opts.seed, trace: opts.trace, ...(opts.out === undefined ? {} : { outDir: opts.out }), mqtt, feed: worker, listeners: [lines], notice }, { onRunner: (r) => (runner = r) });
+          result = await runPlan({ rigFile: opts.rig, ...(opts.rigId === undefined ? {} : { rigId: opts.rigId }), scenarios: SCENARIOS, trials: 0, seed: opts.seed, trace: opts.trace, ...(opts.out === undefined ? {} : { outDir: opts.out }), mqtt, feed: worker, listeners: [lines], notice }, { onRunner: (r) => (runner = r) });
         },
       );
       const r = result!;

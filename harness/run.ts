@@ -70,6 +70,8 @@ export interface RunOptions {
    * `trials`; needs `mqtt`. The run lasts until the feed ends or the run is aborted.
    */
   feed?: TrialFeed;
+  /** Another id for the rig than its config's (several fleet workers from one rig file). */
+  rigId?: string;
   /** `operator`: a person gives every scenario's verdict (as a scenario with `judge: operator`). */
   judge?: 'operator';
   /**
@@ -140,6 +142,7 @@ function makeRunId(rigId: string, seed: number): string {
 /** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
 export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Runner) => void }): Promise<RunResult> {
   const loaded = loadRig(options.rigFile, options.profileFile === undefined ? {} : { profile: options.profileFile });
+  if (options.rigId !== undefined) loaded.config.rig.id = options.rigId;
   // The baseline is checked before any device is opened: a run that cannot pair fails at once.
   const sequential = options.baseline === undefined ? undefined : sequentialPlan(options.baseline, options.seed, options.scenarios);
   const { resume } = options;

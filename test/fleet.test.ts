@@ -57,7 +57,7 @@ mqttTest('a coordinator and 3 simulated workers run a 3-scenario suite; a worker
   const results = watch(broker, 'dexhil/fleet/lab/results');
   await results.ready;
   const ids = ['rig-a', 'rig-b', 'rig-c'];
-  const workers = new Map(ids.map((id) => [id, dexhil(['fleet', 'work', '--broker', broker.url, '--group', 'lab', '--rig', simRig(dir, id), '-o', path.join(dir, `worker-${id}`)])]));
+  const workers = new Map(ids.map((id) => [id, dexhil(['fleet', 'work', '--broker', broker.url, '--group', 'lab', ...(id === 'rig-a' ? ['--rig', simRig(dir, id)] : ['--rig-id', id]), '-o', path.join(dir, `worker-${id}`)])]));
   const coordinator = dexhil(['fleet', 'serve', '--broker', broker.url, '--group', 'lab', '--suite', suiteFile, '-o', path.join(dir, 'merged')]);
   const msgs = (): Record<string, unknown>[] => results.messages('results');
   try {
