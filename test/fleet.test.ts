@@ -12,7 +12,7 @@ import { loadRig } from '../harness/config.ts';
 import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { readCsv, runCli, tempDir } from './helpers.ts';
-import { freePort, haveMosquitto, startBroker, watch } from './mqtt-broker.ts';
+import { freePort, haveMosquitto, publish, retained, startBroker, watch } from './mqtt-broker.ts';
 
 const mqttTest = haveMosquitto || process.env['CI'] === 'true' ? test.serial : test.serial.skip;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -178,6 +178,24 @@ mqttTest('a late second result for a trial (a slow worker, not a dead one) is co
   } finally {
     jobs.stop();
     coordinator.proc.kill('SIGTERM');
+    await broker.stop();
+  }
+});
+
+mqttTest('a worker ignores a malformed job with a notice, stays idle, and stops on SIGTERM (exit 143)', async (t) => {
+  const broker = await startBroker();
+  const dir = tempDir('fleet-badjob');
+  const w = dexhil(['fleet', 'work', '--broker', broker.url, '--rig-id', 'sim-x', '-o', dir]);
+  try {
+    await until('the worker to be idle', () => retained(broker, 'dexhil/sim-x/status')?.['state'] === 'idle', 30_000);
+    await publish(broker, 'dexhil/fleet/dexhil/jobs', 'this is not a job');
+    await publish(broker, 'dexhil/fleet/dexhil/jobs', JSON.stringify({ v: 1, type: 'job', job: 'x', scenario: 'zipper' }));
+    await until('two notices', () => (w.err.match(/ignored a malformed job/g) ?? []).length === 2, 20_000);
+    t.regex(w.err, /ignored a malformed job on dexhil\/fleet\/dexhil\/jobs: not JSON/);
+    t.like(retained(broker, 'dexhil/sim-x/status'), { state: 'idle', fleet: { group: 'dexhil', busy: false } });
+  } finally {
+    w.proc.kill('SIGTERM');
+    t.is(await w.exit, 143, w.err);
     await broker.stop();
   }
 });
