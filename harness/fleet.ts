@@ -22,13 +22,12 @@
  * counted and ignored. A result with outcome `aborted` (the worker was stopped) is offered again.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { writeJunit } from '../reports/junit.ts';
 import { writeRunReport } from '../reports/html.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
+import { runContext } from '../reports/columns.ts';
 import { findScenario, SCENARIOS } from '../scenarios/index.ts';
 import { RealClock, type TimerHandle } from './clock.ts';
 import { loadYaml } from './config.ts';
@@ -36,11 +35,9 @@ import { DexhilError } from './errors.ts';
 import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from './events.ts';
 import { clientOptions, MQTT_SCHEMA_VERSION, publicUrl, type MqttLink, type MqttSettings } from './mqtt.ts';
 import type { Rig } from './rig.ts';
-import { harnessVersion, writeAtomic } from './run.ts';
+import { harnessVersion, makeRunFolder, makeRunId, writeAtomic } from './run.ts';
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const suiteSchema = z.strictObject({
   suite: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1 to 64)'),
@@ -196,14 +193,11 @@ export class FleetWorker implements TrialFeed {
 
   readonly listener = (e: HarnessEvent): void => {
     switch (e.type) {
-      case 'run-start':
-        this.context = {
-          rig_mode: Object.entries(e.run.rigMode).map(([k, v]) => `${k}=${v}`).join(';'),
-          firmware: e.run.devices.map((d) => `${d.name}=${d.firmware}`).join(';'),
-          clock: e.run.clock,
-          worker_run: e.run.runId,
-        };
+      case 'run-start': {
+        const ctx = runContext(e.run);
+        this.context = { rig_mode: ctx.rigMode, firmware: ctx.firmware, clock: e.run.clock, worker_run: e.run.runId };
         break;
+      }
       case 'attempt-end':
         this.attempts.push(e.record);
         break;
@@ -241,7 +235,6 @@ interface Job {
   /** Wall ms of the last offer, or of the taking. */
   sinceMs: number;
   rig?: string;
-  offers: number;
   refusedBy: Set<string>;
   skipReason?: string;
 }
@@ -289,19 +282,13 @@ export async function serveFleet(options: FleetServeOptions): Promise<FleetResul
   const topics = fleetTopics(prefix, group);
   const out = options.out ?? (() => undefined);
   const notice = options.notice ?? (() => undefined);
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const runId = `${stamp}-fleet-${suite.name}-s${suite.seed}-${process.pid}`;
-  const dir = path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (cause) {
-    throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
-  }
+  const runId = makeRunId(`fleet-${suite.name}`, suite.seed);
+  const dir = makeRunFolder(runId, options.outDir);
   const mqttOptions = clientOptions(options.broker, `fleet-${group}`, { topic: topics.coordinator, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'coordinator', state: 'offline', reason: 'connection lost (last will)' }) });
   const { version, commit } = harnessVersion();
   const startedAt = new Date();
 
-  const jobs: Job[] = suite.scenarios.flatMap(({ def, trials }) => Array.from({ length: trials }, (_, i): Job => ({ id: `${runId}/${def.name}/${i + 1}`, scenario: def, trial: i + 1, state: 'waiting', sinceMs: 0, offers: 0, refusedBy: new Set() })));
+  const jobs: Job[] = suite.scenarios.flatMap(({ def, trials }) => Array.from({ length: trials }, (_, i): Job => ({ id: `${runId}/${def.name}/${i + 1}`, scenario: def, trial: i + 1, state: 'waiting', sinceMs: 0, refusedBy: new Set() })));
   const byId = new Map(jobs.map((j) => [j.id, j]));
   const waiting: Job[] = [...jobs];
   const workers = new Map<string, Worker>();
@@ -323,7 +310,7 @@ export async function serveFleet(options: FleetServeOptions): Promise<FleetResul
       rig_id: 'fleet',
       status,
       seed: suite.seed,
-      suite: { name: suite.name, file: suite.file, scenarios: suite.scenarios.map((s) => ({ name: s.def.name, version: s.def.version, trials: s.trials })) },
+      suite: { name: suite.name, file: suite.file },
       scenarios: suite.scenarios.map((s) => ({ name: s.def.name, version: s.def.version, trials: s.trials })),
       broker: { url: publicUrl(options.broker.url), group, jobs_topic: topics.jobs, results_topic: topics.results },
       started_at: startedAt.toISOString(),
@@ -361,7 +348,6 @@ export async function serveFleet(options: FleetServeOptions): Promise<FleetResul
   const offer = (job: Job): void => {
     job.state = 'offered';
     job.sinceMs = wall.nowMs();
-    job.offers++;
     const body: JobMessage = { v: MQTT_SCHEMA_VERSION, type: 'job', job: job.id, fleet_run: runId, scenario: job.scenario.name, version: job.scenario.version, trial: job.trial, seed: suite.seed };
     client.publish(topics.jobs, JSON.stringify(body), { qos: 1 });
   };

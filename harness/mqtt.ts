@@ -349,7 +349,8 @@ export class MqttLink implements OperatorPlace {
   }
 
   show(q: Question): void {
-    const answer = q.kind === 'reset' ? { v: 1, cmd: 'reset-done', scenario: q.scenario, trial: q.trial } : { v: 1, cmd: 'verdict', scenario: q.scenario, trial: q.trial, pass: true };
+    const v = MQTT_SCHEMA_VERSION;
+    const answer = q.kind === 'reset' ? { v, cmd: 'reset-done', scenario: q.scenario, trial: q.trial } : { v, cmd: 'verdict', scenario: q.scenario, trial: q.trial, pass: true };
     this.send({ topic: `${this.base}/prompt`, payload: JSON.stringify({ v: MQTT_SCHEMA_VERSION, type: 'prompt', rig: this.rigId, ...(this.runId === undefined ? {} : { run_id: this.runId }), kind: q.kind, scenario: q.scenario, trial: q.trial, ic_id: q.icId, question: q.text, answer_on: `${this.base}/cmd`, example: answer }), qos: 1, retain: true }, true);
   }
 

@@ -134,9 +134,20 @@ export function writeAtomic(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
-function makeRunId(rigId: string, seed: number): string {
+export function makeRunId(rigId: string, seed: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${stamp}-${rigId}-s${seed}-${process.pid}`;
+}
+
+/** Creates a run's folder (`outDir`, or reports/runs/<run-id>) and returns its absolute path. */
+export function makeRunFolder(runId: string, outDir?: string): string {
+  const dir = path.resolve(outDir ?? path.join(ROOT, 'reports/runs', runId));
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
+  }
+  return dir;
 }
 
 /** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
@@ -147,12 +158,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   const sequential = options.baseline === undefined ? undefined : sequentialPlan(options.baseline, options.seed, options.scenarios);
   const { resume } = options;
   const runId = resume?.runId ?? makeRunId(loaded.config.rig.id, options.seed);
-  const dir = resume?.dir ?? path.resolve(options.outDir ?? path.join(ROOT, 'reports/runs', runId));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (cause) {
-    throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
-  }
+  const dir = resume?.dir ?? makeRunFolder(runId, options.outDir);
   const { version, commit } = harnessVersion();
   const settings: RunSettings = {
     rig_file: path.resolve(options.rigFile),

@@ -2,13 +2,23 @@
  * Column definitions of the CSV reports. One table per file; the README documents each column
  * from here, and the golden-file tests pin them.
  */
-import type { AttemptRecord, CorrectionRecord, DeviceHealth, TrialRecord } from '../harness/events.ts';
+import type { AttemptRecord, CorrectionRecord, DeviceHealth, RunInfo, TrialRecord } from '../harness/events.ts';
 
 export interface RunContext {
   runId: string;
   rigId: string;
   rigMode: string;
   firmware: string;
+}
+
+/** The columns every row of a run shares, from its run-start: rig mode and firmware as `name=value;...`. */
+export function runContext(run: RunInfo): RunContext {
+  return {
+    runId: run.runId,
+    rigId: run.rigId,
+    rigMode: Object.entries(run.rigMode).map(([k, v]) => `${k}=${v}`).join(';'),
+    firmware: run.devices.map((d) => `${d.name}=${d.firmware}`).join(';'),
+  };
 }
 
 type Cell = string | number;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from '../harness/events.ts';
-import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
+import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, runContext, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
 
 type Cell = string | number;
 
@@ -60,16 +60,9 @@ export class CsvRecorder {
 
   readonly listener = (e: HarnessEvent): void => {
     switch (e.type) {
-      case 'run-start': {
-        const { run } = e;
-        this.start({
-          runId: run.runId,
-          rigId: run.rigId,
-          rigMode: Object.entries(run.rigMode).map(([k, v]) => `${k}=${v}`).join(';'),
-          firmware: run.devices.map((d) => `${d.name}=${d.firmware}`).join(';'),
-        });
+      case 'run-start':
+        this.start(runContext(e.run));
         break;
-      }
       case 'attempt-end':
         if (this.ctx) this.steps.push(stepRow(this.ctx, e.record));
         break;

@@ -8,23 +8,13 @@ import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadRig } from '../harness/config.ts';
 import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
 import { findScenario } from '../scenarios/index.ts';
-import { readCsv, runCli, tempDir } from './helpers.ts';
+import { readCsv, runCli, simRigFile, tempDir } from './helpers.ts';
 import { freePort, haveMosquitto, publish, retained, startBroker, watch } from './mqtt-broker.ts';
 
 const mqttTest = haveMosquitto || process.env['CI'] === 'true' ? test.serial : test.serial.skip;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** sim.yaml under another rig id (JSON is YAML; paths made absolute). */
-function simRig(dir: string, id: string): string {
-  const loaded = loadRig(DEFAULT_RIG);
-  const base = path.dirname(DEFAULT_RIG);
-  const file = path.join(dir, `${id}.yaml`);
-  writeFileSync(file, JSON.stringify({ rig: { ...loaded.config.rig, id, profile: path.resolve(base, loaded.config.rig.profile), cell: path.resolve(base, loaded.config.rig.cell) }, devices: loaded.config.devices }));
-  return file;
-}
 
 interface Proc {
   proc: ChildProcess;
@@ -57,7 +47,7 @@ mqttTest('a coordinator and 3 simulated workers run a 3-scenario suite; a worker
   const results = watch(broker, 'dexhil/fleet/lab/results');
   await results.ready;
   const ids = ['rig-a', 'rig-b', 'rig-c'];
-  const workers = new Map(ids.map((id) => [id, dexhil(['fleet', 'work', '--broker', broker.url, '--group', 'lab', ...(id === 'rig-a' ? ['--rig', simRig(dir, id)] : ['--rig-id', id]), '-o', path.join(dir, `worker-${id}`)])]));
+  const workers = new Map(ids.map((id) => [id, dexhil(['fleet', 'work', '--broker', broker.url, '--group', 'lab', ...(id === 'rig-a' ? ['--rig', simRigFile(dir, id, { id })] : ['--rig-id', id]), '-o', path.join(dir, `worker-${id}`)])]));
   const coordinator = dexhil(['fleet', 'serve', '--broker', broker.url, '--group', 'lab', '--suite', suiteFile, '-o', path.join(dir, 'merged')]);
   const msgs = (): Record<string, unknown>[] => results.messages('results');
   try {

@@ -7,6 +7,8 @@ import { parse } from 'csv-parse/sync';
 import YAML from 'yaml';
 import { decodeLine } from '../drivers/line-codec.ts';
 import { main } from '../harness/cli.ts';
+import { loadRig } from '../harness/config.ts';
+import { DEFAULT_RIG } from '../harness/run.ts';
 import { parseCandumpLine } from '../reports/candump.ts';
 import { parseSerialTraceLine } from '../reports/traces.ts';
 
@@ -34,6 +36,18 @@ export function ptyRigFile(label: string, edit?: (config: { rig: Record<string, 
   const file = path.join(dir, 'rig.yaml');
   writeFileSync(file, YAML.stringify(config));
   return { file, dir };
+}
+
+/**
+ * fixtures/rigs/sim.yaml written to `dir` as `<name>.yaml` with profile and cell paths made
+ * absolute and `rig` fields replaced (e.g. another id, `reset: operator`).
+ */
+export function simRigFile(dir: string, name: string, rig: Record<string, unknown> = {}): string {
+  const loaded = loadRig(DEFAULT_RIG);
+  const base = path.dirname(DEFAULT_RIG);
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, YAML.stringify({ rig: { ...loaded.config.rig, profile: path.resolve(base, loaded.config.rig.profile), cell: path.resolve(base, loaded.config.rig.cell), ...rig }, devices: loaded.config.devices }));
+  return file;
 }
 
 /** Debian's python3 with python-can (python3-can, installed by .ci/run), when this machine has it. */

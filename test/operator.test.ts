@@ -7,25 +7,14 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadRig } from '../harness/config.ts';
 import { NONDETERMINISTIC_COLUMNS } from '../reports/columns.ts';
-import { DEFAULT_RIG } from '../harness/run.ts';
-import { readCsv, runCli, tempDir } from './helpers.ts';
+import { readCsv, runCli, simRigFile, tempDir } from './helpers.ts';
 import { haveMosquitto, publish, retained, startBroker, watch, type Broker } from './mqtt-broker.ts';
 
 const mqttTest = haveMosquitto || process.env['CI'] === 'true' ? test.serial : test.serial.skip;
 const haveScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const stable = (rows: Record<string, string>[]): Record<string, string>[] => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !NONDETERMINISTIC_COLUMNS.has(k))));
-
-/** sim.yaml with `rig.reset: operator` (JSON is YAML; paths made absolute). */
-function operatorResetRig(dir: string): string {
-  const loaded = loadRig(DEFAULT_RIG);
-  const base = path.dirname(DEFAULT_RIG);
-  const file = path.join(dir, 'operator-reset.yaml');
-  writeFileSync(file, JSON.stringify({ rig: { ...loaded.config.rig, reset: 'operator', profile: path.resolve(base, loaded.config.rig.profile), cell: path.resolve(base, loaded.config.rig.cell) }, devices: loaded.config.devices }));
-  return file;
-}
 
 /** Answers each prompt as it appears, with `answer(prompt)` (a command body), as the operator user. */
 function operatorBot(broker: Broker, answer: (prompt: Record<string, unknown>) => Record<string, unknown> | Record<string, unknown>[]): { prompts: Record<string, unknown>[]; stop: () => void } {
@@ -113,7 +102,7 @@ mqttTest('rig.reset: operator over MQTT: each trial waits for reset-done; a skip
   const bot = operatorBot(broker, (p) => (p['trial'] === 2 ? { cmd: 'reset-done', skip: true, trial: 2 } : { cmd: 'reset-done' }));
   try {
     await sleep(300);
-    const r = await runCli(['run', '--rig', operatorResetRig(dir), '-s', 'fold-fabric', '-n', '3', '-o', path.join(dir, 'run'), '-q', '--mqtt', broker.url, '--mqtt-user', 'rig', '--mqtt-password-file', broker.passwordFile('rig')]);
+    const r = await runCli(['run', '--rig', simRigFile(dir, 'operator-reset', { reset: 'operator' }), '-s', 'fold-fabric', '-n', '3', '-o', path.join(dir, 'run'), '-q', '--mqtt', broker.url, '--mqtt-user', 'rig', '--mqtt-password-file', broker.passwordFile('rig')]);
     t.is(r.code, 0, r.err);
     t.deepEqual(bot.prompts.map((p) => [p['kind'], p['trial']]), [['reset', 1], ['reset', 2], ['reset', 3]]);
     t.regex(String(bot.prompts[0]!['question']), /Reset the fabric scene for fold-fabric trial 1 \(initial condition [0-9a-f]{8}\)/);
@@ -131,7 +120,7 @@ test('operator questions with nowhere to ask them (no terminal, no MQTT) stop th
   let r = await runCli(['run', '-s', 'zipper', '-n', '2', '-o', path.join(dir, 'a'), '--judge', 'operator']);
   t.is(r.code, 2);
   t.regex(r.err, /zipper is judged by an operator, but there is no terminal \(stdin is not one\) and no MQTT command topic/);
-  r = await runCli(['run', '--rig', operatorResetRig(dir), '-s', 'zipper', '-n', '2', '-o', path.join(dir, 'b')]);
+  r = await runCli(['run', '--rig', simRigFile(dir, 'operator-reset', { reset: 'operator' }), '-s', 'zipper', '-n', '2', '-o', path.join(dir, 'b')]);
   t.is(r.code, 2);
   t.regex(r.err, /has rig\.reset: operator, but there is no terminal/);
   t.false(existsSync(path.join(dir, 'b', 'manifest.json')), 'stopped before the run folder got a manifest');
