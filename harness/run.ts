@@ -320,9 +320,9 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   bus.emit({ type: 'run-start', run: info });
   for (const sk of skipped) bus.emit({ type: 'scenario-skip', scenario: sk.name, reason: sk.reason });
   try {
-    while (options.feed !== undefined) {
-      const job = await options.feed.next(runner.abortSignal);
-      if (job === undefined || (await runner.runJob(job.scenario, job.trial, job.seed)) === undefined) break;
+    // A fleet worker runs what it is handed until the feed ends; a run, its plan.
+    for (let job = await options.feed?.next(runner.abortSignal); job !== undefined; job = await options.feed?.next(runner.abortSignal)) {
+      if ((await runner.runJob(job.scenario, job.trial, job.seed)) === undefined) break;
     }
     for (const s of options.feed === undefined ? runnable : []) {
       if (runner.wasAborted) break;

@@ -54,7 +54,7 @@ export class Runner {
     private readonly rig: Rig,
     private readonly bus: EventBus,
     private readonly guard?: TrialGuard,
-    private readonly operator: { desk?: OperatorDesk; judge?: 'operator' } = {},
+    private readonly operator: { desk: OperatorDesk; judge?: 'operator' } = { desk: new OperatorDesk() },
   ) {}
 
   /** Who judges a scenario's trials: its own `judge`, unless the run says operator for all. */
@@ -64,8 +64,7 @@ export class Runner {
 
   /** Asks the operator (the simulated world stands still meanwhile); rejects when the run is aborted. */
   private async ask(q: Question): Promise<Answer> {
-    const desk = this.operator.desk ?? new OperatorDesk();
-    const a = await this.rig.clock.waitOutside(desk.ask(q, this.runAbort.signal));
+    const a = await this.rig.clock.waitOutside(this.operator.desk.ask(q, this.runAbort.signal));
     this.bus.emit({ type: 'operator', kind: a.kind, scenario: q.scenario, trial: q.trial, answer: a.kind === 'reset' ? (a.done ? 'done' : 'skip') : a.pass ? 'pass' : `fail ${a.label}`, by: a.by, tMs: this.rig.clock.nowMs() });
     return a;
   }
