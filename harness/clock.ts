@@ -185,10 +185,21 @@ function before(x: VirtualTimer, y: VirtualTimer): boolean {
   return x.dueNs < y.dueNs || (x.dueNs === y.dueNs && x.order < y.order);
 }
 
-/** Lets every pending in-process callback (nextTick, promise jobs, stream events) run. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+/** Wall milliseconds the virtual pump runs before it lets the event loop (I/O) have a turn. */
+const PUMP_SLICE_MS = 5;
+
+/** Marks the fallback drain: the pump settles by going round the event loop every instant. */
+const viaEventLoop = (): void => undefined;
+
+/**
+ * Runs every queued nextTick and promise job now, as Node does after each callback of its own.
+ * Node exposes that step as `process._tickCallback`; where it is missing the pump falls back to
+ * a turn of the event loop per instant (slower, same order of events).
+ */
+const drainMicrotasks: () => void = (() => {
+  const tick = (process as unknown as { _tickCallback?: unknown })._tickCallback;
+  return typeof tick === 'function' ? (tick as () => void).bind(process) : viaEventLoop;
+})();
 
 const CANCELLED: TimerHandle = { cancel: () => undefined };
 
@@ -273,17 +284,24 @@ export class VirtualClock implements Clock {
    * The pump: while timers are pending, let in-process work settle, then jump to the earliest
    * due time and fire every timer due at that instant. It stops when no timer is pending and
    * restarts when one is scheduled.
+   *
+   * Settling means running every nextTick and promise job the last instant queued (stream
+   * events, awaiting scenario code). Going round the event loop for that costs a system call a
+   * turn, so the pump drains those queues in place (`drainMicrotasks`) and goes round the event
+   * loop only every few milliseconds of wall time, to let I/O (reports, MQTT, signals) through.
    */
   private pump(): void {
     if (this.pumping || this.closed || this.held > 0) return;
     this.pumping = true;
-    void this.loop();
+    setImmediate(this.slice);
   }
 
-  private async loop(): Promise<void> {
+  private readonly slice = (): void => {
+    const until = performance.now() + PUMP_SLICE_MS;
+    let yielded = false;
     try {
       for (;;) {
-        await settle();
+        drainMicrotasks();
         if (this.closed || this.held > 0) return;
         let next = this.heap.peek();
         while (next?.cancelled) {
@@ -291,25 +309,40 @@ export class VirtualClock implements Clock {
           next = this.heap.peek();
         }
         if (next === undefined) return;
-        this.now = next.dueNs;
-        while (next !== undefined && next.dueNs === this.now) {
-          this.heap.pop();
-          if (!next.cancelled) {
-            try {
-              next.fn();
-            } catch (err) {
-              // Same contract as a real timer: an exception in a callback is an uncaught error,
-              // but it must not stop virtual time for everyone else.
-              process.nextTick(() => {
-                throw err;
-              });
-            }
-          }
-          next = this.heap.peek();
+        this.fireInstant(next);
+        if (drainMicrotasks === viaEventLoop || performance.now() > until) {
+          yielded = true;
+          setImmediate(this.slice);
+          return;
         }
       }
     } finally {
-      this.pumping = false;
+      // A callback that threw out of the drain is an uncaught error, as with a real timer; the
+      // pump goes on in the next turn so virtual time does not stop for everyone else.
+      if (!yielded) {
+        this.pumping = false;
+        if (!this.closed && this.held === 0 && this.heap.peek() !== undefined) this.pump();
+      }
+    }
+  };
+
+  private fireInstant(first: VirtualTimer): void {
+    this.now = first.dueNs;
+    let next: VirtualTimer | undefined = first;
+    while (next !== undefined && next.dueNs === this.now) {
+      this.heap.pop();
+      if (!next.cancelled) {
+        try {
+          next.fn();
+        } catch (err) {
+          // Same contract as a real timer: an exception in a callback is an uncaught error,
+          // but it must not stop virtual time for everyone else.
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      }
+      next = this.heap.peek();
     }
   }
 }

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { VirtualClock } from '../harness/clock.ts';
 import { frameBits, VirtualCanBus } from '../drivers/transport/virtual-can.ts';
+
+const execFileP = promisify(execFile);
 
 test('virtual clock: timers fire in due order, ties in scheduling order, time jumps', async (t) => {
   const clock = new VirtualClock({ epochMs: 0 });
@@ -19,6 +24,53 @@ test('virtual clock: sleep rejects on abort and the timer is cancelled', async (
   clock.setTimer(5, () => ac.abort(new Error('stop')));
   await t.throwsAsync(clock.sleep(1000, ac.signal), { message: 'stop' });
   t.is(clock.nowMs(), 5);
+});
+
+test('virtual clock: work a timer starts (nextTicks, promise chains, timers they set) settles before time moves', async (t) => {
+  const clock = new VirtualClock({ epochMs: 0 });
+  const seen: string[] = [];
+  clock.setTimer(10, () => {
+    process.nextTick(() => {
+      seen.push(`tick@${clock.nowMs()}`);
+      void Promise.resolve()
+        .then(() => new Promise<void>((resolve) => process.nextTick(resolve)))
+        .then(() => {
+          seen.push(`chain@${clock.nowMs()}`);
+          clock.setTimer(0, () => seen.push(`zero@${clock.nowMs()}`));
+        });
+    });
+  });
+  clock.setTimer(11, () => seen.push(`next@${clock.nowMs()}`));
+  await clock.sleep(20);
+  t.deepEqual(seen, ['tick@10', 'chain@10', 'zero@10', 'next@11']);
+});
+
+test('virtual clock: a long run of virtual time still lets real I/O through', async (t) => {
+  const clock = new VirtualClock({ epochMs: 0 });
+  let instants = 0;
+  const ticker = clock.setInterval(1, () => instants++);
+  // A real timer and a real file read complete while the virtual interval keeps the pump busy.
+  const seenAt = await new Promise<number>((resolve) => setTimeout(() => resolve(instants), 30));
+  const text = await readFile(new URL(import.meta.url), 'utf8');
+  ticker.cancel();
+  t.true(text.includes('keeps the pump busy'));
+  t.true(seenAt > 5, `the pump ran ${seenAt} instants before the real timer fired`);
+  t.true(instants > seenAt, 'virtual time went on after real I/O');
+});
+
+test('virtual clock: a timer that throws is an uncaught error, and time goes on for the others', async (t) => {
+  // In a child process: the error must reach process-level 'uncaughtException', which ava owns here.
+  const script = `
+    import { VirtualClock } from './harness/clock.ts';
+    const clock = new VirtualClock({ epochMs: 0 });
+    const errors = [];
+    process.on('uncaughtException', (e) => errors.push(e.message));
+    clock.setTimer(5, () => { throw new Error('boom in a timer'); });
+    clock.setTimer(5, () => Promise.reject(new Error('rejected in a timer')).catch(() => {}));
+    clock.sleep(100).then(() => console.log(JSON.stringify({ errors, nowMs: clock.nowMs() })));
+  `;
+  const out = await execFileP(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { cwd: process.cwd() });
+  t.deepEqual(JSON.parse(out.stdout), { errors: ['boom in a timer'], nowMs: 100 });
 });
 
 test('virtual CAN bus: a saturated 1 Mbit/s bus carries about 7,400 8-byte frames per second', async (t) => {
