@@ -193,8 +193,9 @@ const viaEventLoop = (): void => undefined;
 
 /**
  * Runs every queued nextTick and promise job now, as Node does after each callback of its own.
- * Node exposes that step as `process._tickCallback`; where it is missing the pump falls back to
- * a turn of the event loop per instant (slower, same order of events).
+ * Node exposes that step as `process._tickCallback` (DEP0134, a documentation-only deprecation:
+ * it warns only under --pending-deprecation); where it is missing the pump falls back to a turn of
+ * the event loop per instant (slower, same order of events).
  */
 const drainMicrotasks: () => void = (() => {
   const tick = (process as unknown as { _tickCallback?: unknown })._tickCallback;
