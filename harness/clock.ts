@@ -188,18 +188,15 @@ function before(x: VirtualTimer, y: VirtualTimer): boolean {
 /** Wall milliseconds the virtual pump runs before it lets the event loop (I/O) have a turn. */
 const PUMP_SLICE_MS = 5;
 
-/** Marks the fallback drain: the pump settles by going round the event loop every instant. */
-const viaEventLoop = (): void => undefined;
-
 /**
  * Runs every queued nextTick and promise job now, as Node does after each callback of its own.
  * Node exposes that step as `process._tickCallback` (DEP0134, a documentation-only deprecation:
- * it warns only under --pending-deprecation); where it is missing the pump falls back to a turn of
- * the event loop per instant (slower, same order of events).
+ * it warns only under --pending-deprecation); where it is missing (undefined here) the pump falls
+ * back to a turn of the event loop per instant (slower, same order of events).
  */
-const drainMicrotasks: () => void = (() => {
+const drainInPlace: (() => void) | undefined = (() => {
   const tick = (process as unknown as { _tickCallback?: unknown })._tickCallback;
-  return typeof tick === 'function' ? (tick as () => void).bind(process) : viaEventLoop;
+  return typeof tick === 'function' ? (tick as () => void).bind(process) : undefined;
 })();
 
 const CANCELLED: TimerHandle = { cancel: () => undefined };
@@ -288,7 +285,7 @@ export class VirtualClock implements Clock {
    *
    * Settling means running every nextTick and promise job the last instant queued (stream
    * events, awaiting scenario code). Going round the event loop for that costs a system call a
-   * turn, so the pump drains those queues in place (`drainMicrotasks`) and goes round the event
+   * turn, so the pump drains those queues in place (`drainInPlace`) and goes round the event
    * loop only every few milliseconds of wall time, to let I/O (reports, MQTT, signals) through.
    */
   private pump(): void {
@@ -303,7 +300,7 @@ export class VirtualClock implements Clock {
     let instants = 0;
     try {
       for (;;) {
-        drainMicrotasks();
+        drainInPlace?.();
         if (this.closed || this.held > 0) return;
         let next = this.heap.peek();
         while (next?.cancelled) {
@@ -313,15 +310,16 @@ export class VirtualClock implements Clock {
         if (next === undefined) return;
         this.fireInstant(next);
         // The wall clock is read every 16 instants: reading it costs as much as a light instant.
-        if (drainMicrotasks === viaEventLoop || ((++instants & 15) === 0 && performance.now() > until)) {
+        if (drainInPlace === undefined || ((++instants & 15) === 0 && performance.now() > until)) {
           yielded = true;
           setImmediate(this.slice);
           return;
         }
       }
     } finally {
-      // A callback that threw out of the drain is an uncaught error, as with a real timer; the
-      // pump goes on in the next turn so virtual time does not stop for everyone else.
+      // Stopped (nothing due, held, closed) or a callback threw out of the drain: that is an
+      // uncaught error, as with a real timer, and the pump goes on in the next turn so virtual
+      // time does not stop for everyone else.
       if (!yielded) {
         this.pumping = false;
         if (!this.closed && this.held === 0 && this.heap.peek() !== undefined) this.pump();
