@@ -1,6 +1,9 @@
 /**
  * CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor.
  * Check value: crc16("123456789") === 0x29B1.
+ *
+ * Every serial line is checked on both ends, so this runs over every byte the hand and the F/T
+ * sensors send: the ASCII loop has no per-character branch beyond the range check.
  */
 const TABLE = (() => {
   const t = new Uint16Array(256);
@@ -12,20 +15,31 @@ const TABLE = (() => {
   return t;
 })();
 
-/** CRC of the string's UTF-8 bytes (our lines are ASCII; other bytes are hashed as UTF-8). */
-export function crc16(text: string): number {
+/** Upper-case hex of every byte value, for crc16Hex. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
+
+function step(crc: number, byte: number): number {
+  return ((crc << 8) & 0xff00) ^ TABLE[((crc >>> 8) ^ byte) & 0xff]!;
+}
+
+/** CRC of the UTF-8 bytes of `text` up to `end` (default: all of it); our lines are ASCII. */
+export function crc16(text: string, end = text.length): number {
   let crc = 0xffff;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < end; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x80) {
-      crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ code) & 0xff]!;
-    } else {
-      for (const byte of Buffer.from(text.slice(i, i + 1))) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ byte) & 0xff]!;
+    if (code < 0x80) crc = step(crc, code);
+    else {
+      // Rare (not in our protocol): hash the character's UTF-8 bytes, surrogate pairs whole.
+      const wide = code >= 0xd800 && code <= 0xdbff && i + 1 < end ? 2 : 1;
+      for (const byte of Buffer.from(text.slice(i, i + wide))) crc = step(crc, byte);
+      i += wide - 1;
     }
   }
   return crc;
 }
 
-export function crc16Hex(text: string): string {
-  return crc16(text).toString(16).toUpperCase().padStart(4, '0');
+/** The CRC as four upper-case hex digits, as it travels on the line. */
+export function crc16Hex(text: string, end = text.length): string {
+  const crc = crc16(text, end);
+  return HEX[crc >>> 8]! + HEX[crc & 0xff]!;
 }

@@ -22,29 +22,40 @@ export interface Line {
 export type DecodeResult = { ok: true; line: Line } | { ok: false; error: 'crc' | 'malformed'; detail: string };
 
 export function encodeLine(sigil: Sigil, seq: number, fields: readonly (string | number)[]): string {
-  const body = `${sigil}${seq & 0xffff}${fields.length > 0 ? ',' + fields.join(',') : ''}`;
-  return `${body}*${crc16Hex(body)}\n`;
+  // A loop of concatenations: every stream sample goes through here (String(x) as join would).
+  let body = sigil + (seq & 0xffff);
+  for (let i = 0; i < fields.length; i++) body += ',' + fields[i];
+  return body + '*' + crc16Hex(body) + '\n';
 }
 
 /** Decodes one line without its terminator (a trailing `\r` is tolerated). Never throws. */
 export function decodeLine(raw: string): DecodeResult {
-  const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-  const star = text.lastIndexOf('*');
-  if (text.length < 4 || star < 0 || star !== text.length - 5) {
-    return { ok: false, error: 'malformed', detail: `no '*CRC' trailer in ${JSON.stringify(text.slice(0, 80))}` };
+  // Indexes into the line rather than slicing it up: this runs on every line both ends receive.
+  const end = raw.endsWith('\r') ? raw.length - 1 : raw.length;
+  const star = raw.lastIndexOf('*', end - 1);
+  if (end < 4 || star < 0 || star !== end - 5) {
+    return { ok: false, error: 'malformed', detail: `no '*CRC' trailer in ${JSON.stringify(raw.slice(0, Math.min(end, 80)))}` };
   }
-  const body = text.slice(0, star);
-  const crc = text.slice(star + 1);
-  if (crc !== crc16Hex(body)) return { ok: false, error: 'crc', detail: `CRC ${crc} != ${crc16Hex(body)}` };
-  const sigil = body[0] ?? '';
+  const crc = raw.slice(star + 1, end);
+  const expected = crc16Hex(raw, star);
+  if (crc !== expected) return { ok: false, error: 'crc', detail: `CRC ${crc} != ${expected}` };
+  const sigil = star > 0 ? raw[0]! : '';
   if (!SIGILS.has(sigil)) return { ok: false, error: 'malformed', detail: `unknown sigil ${JSON.stringify(sigil)}` };
-  const parts = body.slice(1).split(',');
-  const seqText = parts[0] ?? '';
-  const seq = Number(seqText);
-  if (!/^\d{1,5}$/.test(seqText) || seq > 0xffff) {
-    return { ok: false, error: 'malformed', detail: `bad sequence number ${JSON.stringify(seqText)}` };
+  const comma = raw.indexOf(',', 1);
+  const seqEnd = comma < 0 || comma > star ? star : comma;
+  let seq = 0;
+  for (let i = 1; i < seqEnd; i++) {
+    const d = raw.charCodeAt(i) - 48;
+    if (d < 0 || d > 9 || seqEnd > 6) {
+      seq = -1;
+      break;
+    }
+    seq = seq * 10 + d;
   }
-  return { ok: true, line: { sigil: sigil as Sigil, seq, fields: parts.slice(1) } };
+  if (seqEnd === 1 || seq < 0 || seq > 0xffff) {
+    return { ok: false, error: 'malformed', detail: `bad sequence number ${JSON.stringify(raw.slice(1, seqEnd))}` };
+  }
+  return { ok: true, line: { sigil: sigil as Sigil, seq, fields: seqEnd === star ? [] : raw.slice(seqEnd + 1, star).split(',') } };
 }
 
 /** Number of lines lost between two consecutive sequence numbers (0 when `next` follows `prev`). */

@@ -10,6 +10,28 @@ test('CRC-16/CCITT-FALSE check value of "123456789" is 0x29B1', (t) => {
   t.is(crc16Hex('A'), 'B915');
 });
 
+test('CRC-16 of a prefix, and of non-ASCII text, is the CRC of those UTF-8 bytes', (t) => {
+  // A byte-wise reference straight from the definition (poly 0x1021, init 0xFFFF).
+  const reference = (bytes: Uint8Array): number => {
+    let crc = 0xffff;
+    for (const b of bytes) {
+      crc ^= b << 8;
+      for (let k = 0; k < 8; k++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc;
+  };
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.nat(40), (text, cut) => {
+      const end = Math.min(cut, text.length);
+      // Cut between a surrogate pair's halves only where the whole string ends there too.
+      if (end > 0 && end < text.length && /[\ud800-\udbff]/.test(text[end - 1]!)) return;
+      t.is(crc16(text), reference(Buffer.from(text, 'utf8')));
+      t.is(crc16(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')));
+      t.is(crc16Hex(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')).toString(16).toUpperCase().padStart(4, '0'));
+    }),
+  );
+});
+
 test('line encode: golden line and round trip', (t) => {
   const line = encodeLine('=', 7, [1000, -12, 345]);
   t.is(line, `=7,1000,-12,345*${crc16Hex('=7,1000,-12,345')}\n`);

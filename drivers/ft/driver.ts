@@ -58,10 +58,14 @@ export class FtDriver extends LineDevice {
       this.stats.malformed++;
       return;
     }
-    const n = fields.map(Number);
-    if (n.some((v) => !Number.isFinite(v))) {
-      this.stats.malformed++;
-      return;
+    const n: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const v = Number(fields[i]);
+      if (!Number.isFinite(v)) {
+        this.stats.malformed++;
+        return;
+      }
+      n.push(v);
     }
     const s: FtSample = {
       fx: n[0]! / 1000,

@@ -94,17 +94,24 @@ export class HandDriver extends LineDevice {
       this.stats.malformed++;
       return;
     }
-    const nums = fields.map(Number);
-    if (nums.some((n) => !Number.isFinite(n))) {
-      this.stats.malformed++;
-      return;
-    }
+    // One pass over the 44 fields (this runs for every sample): milli-units to units.
     const j = HAND_JOINTS.length;
-    const a = ACTUATED.length;
+    const a = j + ACTUATED.length;
+    const positionRad: number[] = [];
+    const currentA: number[] = [];
+    const tipForceN: number[] = [];
+    for (let i = 0; i < SAMPLE_FIELDS; i++) {
+      const v = Number(fields[i]);
+      if (!Number.isFinite(v)) {
+        this.stats.malformed++;
+        return;
+      }
+      (i < j ? positionRad : i < a ? currentA : tipForceN).push(v / 1000);
+    }
     const s: HandState = {
-      positionRad: nums.slice(0, j).map((v) => v / 1000),
-      currentA: nums.slice(j, j + a).map((v) => v / 1000),
-      tipForceN: nums.slice(j + a).map((v) => v / 1000),
+      positionRad,
+      currentA,
+      tipForceN,
       deviceTimeUs,
       rxMs: this.clock.nowMs(),
     };

@@ -73,16 +73,18 @@ export class HandPeer extends LinePeer {
     this.advance();
     const full = expandPosture(this.pos);
     const holding = this.world.holding();
-    const currents = this.pos.map((p, i) => {
-      if (!this.active) return 0;
-      const effort = Math.min(this.currentLimitA, 0.05 + 0.4 * Math.abs(this.target[i]! - p));
-      return holding && this.target[i]! > p + 0.05 ? this.currentLimitA : effort;
-    });
     const tips = this.world.tipForcesN();
-    return [
-      ...full.map((r) => Math.round(1000 * (r + this.rng.normal(0, 0.002)))),
-      ...currents.map((a) => Math.round(1000 * a)),
-      ...tips.map((f) => Math.round(1000 * Math.max(0, f))),
-    ];
+    // Positions (with encoder noise), currents, tip forces, in milli-units, in one array.
+    const out: number[] = [];
+    for (const r of full) out.push(Math.round(1000 * (r + this.rng.normal(0, 0.002))));
+    for (let i = 0; i < this.pos.length; i++) {
+      const p = this.pos[i]!;
+      const t = this.target[i]!;
+      let a = 0;
+      if (this.active) a = holding && t > p + 0.05 ? this.currentLimitA : Math.min(this.currentLimitA, 0.05 + 0.4 * Math.abs(t - p));
+      out.push(Math.round(1000 * a));
+    }
+    for (const f of tips) out.push(Math.round(1000 * Math.max(0, f)));
+    return out;
   }
 }
