@@ -36,13 +36,20 @@ function eachTrialOnce(t: ExecutionContext, rows: Row[], scenario: string, n: nu
  * Runs `trials` smoke trials over ptys; `inject` is called at each stage start with the emulated
  * devices (and a real clock for timed changes).
  */
-async function faultRun(label: string, trials: number, inject: (e: Extract<HarnessEvent, { type: 'stage-start' }>, devices: Map<string, EmulatedDevice>, clock: RealClock) => void, safety: Record<string, unknown> = {}) {
+async function faultRun(
+  label: string,
+  trials: number,
+  inject: (e: Extract<HarnessEvent, { type: 'stage-start' }>, devices: Map<string, EmulatedDevice>, clock: RealClock) => void,
+  safety: Record<string, unknown> = {},
+  devices: Record<string, Record<string, unknown>> = {},
+) {
   const { file } = ptyRigFile(label, (c) => {
     (c as Record<string, unknown>)['safety'] = { watchdogMinMs: 1000, reconnectTimeoutS: 20, ...safety };
+    for (const [name, fields] of Object.entries(devices)) Object.assign(c.devices[name]!, fields);
   });
   const emu = await startEmulators(loadRig(file), { seed: 7 });
   const clock = new RealClock();
-  const devices = new Map(emu.devices.map((d) => [d.name, d]));
+  const emulated = new Map(emu.devices.map((d) => [d.name, d]));
   const faults: Extract<HarnessEvent, { type: 'fault' }>[] = [];
   const notices: string[] = [];
   try {
@@ -57,7 +64,7 @@ async function faultRun(label: string, trials: number, inject: (e: Extract<Harne
       notice: (n) => notices.push(n),
       listeners: [
         (e) => {
-          if (e.type === 'stage-start') inject(e, devices, clock);
+          if (e.type === 'stage-start') inject(e, emulated, clock);
           if (e.type === 'fault') faults.push(e);
         },
       ],
@@ -85,15 +92,18 @@ test.serial('serial cable pulled mid-trial: safe stop, error safety:hand.link (r
 });
 
 test.serial('CAN bus-off: the arm falls silent, safe stop on its heartbeat, error safety:arm.heartbeat (rig), the adapter re-initialised, next trial passes', async (t) => {
-  // While the hand grasps, the arm only holds: nothing but the watchdog can notice its silence,
-  // which with two 0.5 s hold periods allowed trips within the stage.
+  // While the hand grasps, the arm only holds: nothing but the watchdog can notice its silence.
+  // The trial has about 1.7 s left after the grasp starts (grasp, then tare). Holding at 10 Hz
+  // with a 600 ms watchdog, the silence is noticed 0.6 to 0.8 s in, leaving a second for a
+  // loaded machine; the arm still has 500 ms of slack before a false trip, as with 2 Hz and 1 s.
   const r = await faultRun(
     'fi-busoff',
     2,
     (e, d) => {
       if (first(e, 'grasp')) d.get('arm')!.busOff!();
     },
-    { watchdogPeriods: 2 },
+    { watchdogPeriods: 2, watchdogMinMs: 600 },
+    { arm: { holdHz: 10 } },
   );
   eachTrialOnce(t, r.rows, 'smoke', 2);
   t.deepEqual([r.rows[0]!['outcome'], r.rows[0]!['failure_label'], r.rows[0]!['fault_domain']], ['error', 'safety:arm.heartbeat', 'rig']);
