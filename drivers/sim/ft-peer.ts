@@ -12,7 +12,6 @@ import type { Rng } from './rng.ts';
 import type { SimWorld } from './world/index.ts';
 import type { SensorMount } from './world/types.ts';
 
-const AXES = ['fx', 'fy', 'fz', 'tx', 'ty', 'tz'] as const;
 
 export class FtPeer extends LinePeer {
   private bias: Wrench;
@@ -34,9 +33,18 @@ export class FtPeer extends LinePeer {
 
   private raw(): Wrench {
     const load = this.world.wrench(this.mount);
-    const out = { ...load };
-    for (const a of AXES) out[a] = load[a] + this.bias[a] + this.rng.normal(0, a.startsWith('f') ? this.noiseN : this.noiseN / 20);
-    return out;
+    const b = this.bias;
+    const n = this.noiseN;
+    const r = this.rng;
+    // Noise drawn axis by axis, fx to tz: forces with noiseN, torques with noiseN / 20.
+    return {
+      fx: load.fx + b.fx + r.normal(0, n),
+      fy: load.fy + b.fy + r.normal(0, n),
+      fz: load.fz + b.fz + r.normal(0, n),
+      tx: load.tx + b.tx + r.normal(0, n / 20),
+      ty: load.ty + b.ty + r.normal(0, n / 20),
+      tz: load.tz + b.tz + r.normal(0, n / 20),
+    };
   }
 
   protected override handle(verb: string): ReturnType<LinePeer['handle']> {
@@ -50,7 +58,9 @@ export class FtPeer extends LinePeer {
 
   protected override sample(): (string | number)[] {
     const r = this.raw();
+    const o = this.offset;
     const temp = 310 + Math.round(10 * Math.sin(this.clock.nowMs() / 600000));
-    return [...AXES.map((a) => Math.round(1000 * (r[a] - this.offset[a]))), temp];
+    const milli = (v: number): number => Math.round(1000 * v);
+    return [milli(r.fx - o.fx), milli(r.fy - o.fy), milli(r.fz - o.fz), milli(r.tx - o.tx), milli(r.ty - o.ty), milli(r.tz - o.tz), temp];
   }
 }
