@@ -46,6 +46,8 @@ export interface Rig {
   readonly resetBy: 'auto' | 'operator';
   /** The first F/T sensor on a mount. */
   sensor(mount: 'wrist' | 'table'): FtDriver | undefined;
+  /** Clock time (ms) a device was last heard from; undefined before its first message or for no such device. */
+  lastHeardMs(device: string): number | undefined;
   /** Whether the rig has what a scenario needs; the reason when it does not. */
   lacks(needs: readonly DeviceNeed[]): string | undefined;
   /** A work-cell site as an arm target (one value per configured joint). */
@@ -278,6 +280,8 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     resetBy: config.rig.reset,
     // Scenarios read this on every check: find it without building the sensor list.
     sensor: (mount) => slots.find((x) => x.dev.kind === 'ft' && x.dev.mount === mount)?.driver as FtDriver | undefined,
+    // The safety watchdog asks this for every device each time it looks: no list is built.
+    lastHeardMs: (device) => slots.find((x) => x.name === device)?.driver.lastRxMs,
     lacks(needs) {
       const arm = armSlot();
       const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !handSlot() : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));

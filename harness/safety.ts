@@ -188,7 +188,7 @@ export class SafetySupervisor {
 
   /** When a device was last heard, counting silence again from a recovery. */
   private lastHeard(device: string): number | undefined {
-    const heard = this.lastRx(device);
+    const heard = this.rig.lastHeardMs(device);
     return heard === undefined ? undefined : Math.max(heard, this.heardSince);
   }
 
@@ -238,12 +238,6 @@ export class SafetySupervisor {
   /** Clears the trip: the next breach trips again. */
   rearm(): void {
     this.tripped = undefined;
-  }
-
-  private lastRx(device: string): number | undefined {
-    if (this.rig.arm?.name === device) return this.rig.arm.lastRxMs;
-    if (this.rig.hand?.name === device) return this.rig.hand.lastRxMs;
-    return this.rig.sensors.find((s) => s.name === device)?.driver.lastRxMs;
   }
 
   /** Clock time from which silence is counted again (after a recovery). */
