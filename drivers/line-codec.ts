@@ -43,16 +43,13 @@ export function decodeLine(raw: string): DecodeResult {
   if (!SIGILS.has(sigil)) return { ok: false, error: 'malformed', detail: `unknown sigil ${JSON.stringify(sigil)}` };
   const comma = raw.indexOf(',', 1);
   const seqEnd = comma < 0 || comma > star ? star : comma;
-  let seq = 0;
-  for (let i = 1; i < seqEnd; i++) {
+  // One to five decimal digits, at most 65535.
+  let seq = seqEnd === 1 || seqEnd > 6 ? -1 : 0;
+  for (let i = 1; i < seqEnd && seq >= 0; i++) {
     const d = raw.charCodeAt(i) - 48;
-    if (d < 0 || d > 9 || seqEnd > 6) {
-      seq = -1;
-      break;
-    }
-    seq = seq * 10 + d;
+    seq = d < 0 || d > 9 ? -1 : seq * 10 + d;
   }
-  if (seqEnd === 1 || seq < 0 || seq > 0xffff) {
+  if (seq < 0 || seq > 0xffff) {
     return { ok: false, error: 'malformed', detail: `bad sequence number ${JSON.stringify(raw.slice(1, seqEnd))}` };
   }
   return { ok: true, line: { sigil: sigil as Sigil, seq, fields: seqEnd === star ? [] : raw.slice(seqEnd + 1, star).split(',') } };

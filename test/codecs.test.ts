@@ -49,6 +49,20 @@ test('line decode: a flipped byte is a CRC error, garbage is malformed', (t) => 
   if (!g.ok) t.is(g.error, 'malformed');
 });
 
+test('line decode: the sequence number is 1 to 5 digits up to 65535, anything else is malformed', (t) => {
+  const withCrc = (body: string): string => `${body}*${crc16Hex(body)}`;
+  for (const [seq, want] of [['0', 0], ['65535', 65535], ['00012', 12]] as const) {
+    const d = decodeLine(withCrc(`=${seq},1`));
+    t.deepEqual(d.ok ? d.line.seq : d.detail, want, seq);
+  }
+  const bare = decodeLine(withCrc('#7'));
+  t.deepEqual(bare.ok ? bare.line : bare.detail, { sigil: '#', seq: 7, fields: [] });
+  for (const seq of ['', '65536', '123456', '000001', '12a', '-1', ' 1', '1.0']) {
+    const d = decodeLine(withCrc(`=${seq},1`));
+    t.deepEqual(d.ok ? 'ok' : [d.error, d.detail], ['malformed', `bad sequence number ${JSON.stringify(seq)}`], seq);
+  }
+});
+
 test('sequence gaps count lost lines across the 16-bit wrap', (t) => {
   t.is(seqGap(10, 11), 0);
   t.is(seqGap(10, 13), 2);

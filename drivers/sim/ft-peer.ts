@@ -12,7 +12,6 @@ import type { Rng } from './rng.ts';
 import type { SimWorld } from './world/index.ts';
 import type { SensorMount } from './world/types.ts';
 
-
 export class FtPeer extends LinePeer {
   private bias: Wrench;
   private offset: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
