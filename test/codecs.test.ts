@@ -23,8 +23,6 @@ test('CRC-16 of a prefix, and of non-ASCII text, is the CRC of those UTF-8 bytes
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.nat(40), (text, cut) => {
       const end = Math.min(cut, text.length);
-      // Cut between a surrogate pair's halves only where the whole string ends there too.
-      if (end > 0 && end < text.length && /[\ud800-\udbff]/.test(text[end - 1]!)) return;
       t.is(crc16(text), reference(Buffer.from(text, 'utf8')));
       t.is(crc16(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')));
       t.is(crc16Hex(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')).toString(16).toUpperCase().padStart(4, '0'));
