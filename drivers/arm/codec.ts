@@ -92,12 +92,38 @@ interface SignalLayout {
   type: number;
   slope: number;
   intercept: number;
+  /** The largest physical value the signal carries (the smallest is `intercept`). */
+  max: number;
 }
 interface MessageLayout {
   id: number;
   ext: boolean;
   len: number;
   signals: SignalLayout[];
+}
+
+/** The signals of the joint messages, in the order the typed views pass their values. */
+const CMD_SIGNALS = ['p_des', 'v_des', 'kp', 'kd', 't_ff'] as const;
+const FB_SIGNALS = ['err', 'node', 'pos', 'vel', 'torque', 't_mos', 't_rotor'] as const;
+
+/**
+ * A joint message whose signals are exactly the expected ones, with them in that order: the
+ * hot path (one command and one feedback frame per joint per control tick) packs and reads it
+ * without building a record of values by name.
+ */
+interface JointLayout extends MessageLayout {
+  ordered: SignalLayout[];
+}
+
+function jointLayout(msg: MessageLayout | undefined, names: readonly string[]): JointLayout | undefined {
+  if (msg === undefined || msg.signals.length !== names.length) return undefined;
+  const ordered: SignalLayout[] = [];
+  for (const n of names) {
+    const sig = msg.signals.find((s) => s.name === n);
+    if (sig === undefined) return undefined;
+    ordered.push(sig);
+  }
+  return { ...msg, ordered };
 }
 
 /**
@@ -108,6 +134,9 @@ export class ArmCodec {
   readonly maxJoints: number;
   private readonly byName = new Map<string, MessageLayout>();
   private readonly byId = new Map<number, MessageLayout>();
+  /** Joint n's command and feedback layouts at index n, where they have exactly the expected signals. */
+  private readonly cmd: (JointLayout | undefined)[] = [];
+  private readonly fb: (JointLayout | undefined)[] = [];
 
   constructor(kcdPath: string = DEFAULT_KCD) {
     const network = socketcan.parseNetworkDescription(kcdPath);
@@ -118,7 +147,8 @@ export class ArmCodec {
       const signals = m.signals.map((sig): SignalLayout => {
         const type = sig.type === 'signed' ? socketcan.SignalType.SIGNED : sig.type === 'unsigned' ? socketcan.SignalType.UNSIGNED : -1;
         if (type < 0 || sig.bitLength > 32) throw new Error(`${kcdPath}: ${m.name}.${sig.name}: only integer signals of at most 32 bits are supported`);
-        return { name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, littleEndian: sig.endianess === 'little', type, slope: sig.slope, intercept: sig.intercept };
+        const max = sig.intercept + sig.slope * (2 ** sig.bitLength - 1);
+        return { name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, littleEndian: sig.endianess === 'little', type, slope: sig.slope, intercept: sig.intercept, max };
       });
       const layout: MessageLayout = { id: m.id, ext: m.ext, len: m.length, signals };
       this.byName.set(m.name, layout);
@@ -126,6 +156,10 @@ export class ArmCodec {
       if (/^Cmd_J\d+$/.test(m.name)) joints++;
     }
     this.maxJoints = joints;
+    for (let j = 0; j <= 0xf; j++) {
+      this.cmd.push(jointLayout(this.byName.get(`Cmd_J${j}`), CMD_SIGNALS));
+      this.fb.push(jointLayout(this.byName.get(`Fb_J${j}`), FB_SIGNALS));
+    }
   }
 
   /**
@@ -140,19 +174,29 @@ export class ArmCodec {
     for (const sig of msg.signals) {
       const v = values[sig.name];
       if (v === undefined) throw new RangeError(`${name}.${sig.name}: no value given`);
-      const raw = Math.round((clampToSignal(sig, v) - sig.intercept) / sig.slope);
-      writeSignalRaw(data, sig, raw);
+      pack(data, sig, v);
     }
     return { id: msg.id, ext: msg.ext, rtr: false, data };
   }
 
   private read(msg: MessageLayout, frame: CanFrame): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const sig of msg.signals) out[sig.name] = readSignalRaw(frame.data, sig) * sig.slope + sig.intercept;
+    for (const sig of msg.signals) out[sig.name] = unpack(frame.data, sig);
     return out;
   }
 
   command(joint: number, c: JointCommand): CanFrame {
+    const m = this.cmd[joint];
+    if (m !== undefined) {
+      const data = Buffer.alloc(m.len);
+      const o = m.ordered;
+      pack(data, o[0]!, c.positionRad);
+      pack(data, o[1]!, c.velocityRadS);
+      pack(data, o[2]!, c.kp);
+      pack(data, o[3]!, c.kd);
+      pack(data, o[4]!, c.torqueFfNm);
+      return { id: m.id, ext: m.ext, rtr: false, data };
+    }
     return this.encode(`Cmd_J${joint}`, { p_des: c.positionRad, v_des: c.velocityRadS, kp: c.kp, kd: c.kd, t_ff: c.torqueFfNm });
   }
 
@@ -163,6 +207,19 @@ export class ArmCodec {
   }
 
   feedback(f: JointFeedback): CanFrame {
+    const m = this.fb[f.joint];
+    if (m !== undefined) {
+      const data = Buffer.alloc(m.len);
+      const o = m.ordered;
+      pack(data, o[0]!, f.error);
+      pack(data, o[1]!, f.joint & 0xf);
+      pack(data, o[2]!, f.positionRad);
+      pack(data, o[3]!, f.velocityRadS);
+      pack(data, o[4]!, f.torqueNm);
+      pack(data, o[5]!, f.tempMosC);
+      pack(data, o[6]!, f.tempRotorC);
+      return { id: m.id, ext: m.ext, rtr: false, data };
+    }
     return this.encode(`Fb_J${f.joint}`, {
       err: f.error,
       node: f.joint & 0xf,
@@ -199,6 +256,16 @@ export class ArmCodec {
     if (frame.id > CMD_BASE && frame.id <= CMD_BASE + this.maxJoints) {
       const special = specialOf(frame.data);
       if (special !== undefined) return { kind: 'special', joint, command: special };
+      const m = this.cmd[joint];
+      if (m !== undefined && m.id === frame.id) {
+        const o = m.ordered;
+        const d = frame.data;
+        return {
+          kind: 'command',
+          joint,
+          command: { positionRad: unpack(d, o[0]!), velocityRadS: unpack(d, o[1]!), kp: unpack(d, o[2]!), kd: unpack(d, o[3]!), torqueFfNm: unpack(d, o[4]!) },
+        };
+      }
       const v = this.read(msg, frame);
       return {
         kind: 'command',
@@ -207,6 +274,23 @@ export class ArmCodec {
       };
     }
     if (frame.id > FB_BASE && frame.id <= FB_BASE + this.maxJoints) {
+      const m = this.fb[joint];
+      if (m !== undefined && m.id === frame.id) {
+        const o = m.ordered;
+        const d = frame.data;
+        return {
+          kind: 'feedback',
+          feedback: {
+            joint,
+            error: unpack(d, o[0]!),
+            positionRad: unpack(d, o[2]!),
+            velocityRadS: unpack(d, o[3]!),
+            torqueNm: unpack(d, o[4]!),
+            tempMosC: unpack(d, o[5]!),
+            tempRotorC: unpack(d, o[6]!),
+          },
+        };
+      }
       const v = this.read(msg, frame);
       return {
         kind: 'feedback',
@@ -313,10 +397,18 @@ export function writeSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset'
   }
 }
 
-/** MIT packing saturates: a value outside the signal's range is sent as the nearest end. */
-function clampToSignal(sig: SignalLayout, value: number): number {
-  const lo = sig.intercept;
-  const hi = sig.intercept + sig.slope * (2 ** sig.bitLength - 1);
+/**
+ * Places a physical value: clamped to the signal's range (MIT packing saturates: a value outside
+ * it is sent as the nearest end), scaled to the raw integer round((value - intercept) / slope).
+ * @throws RangeError when the value is not a finite number.
+ */
+function pack(data: Buffer, sig: SignalLayout, value: number): void {
   if (!Number.isFinite(value)) throw new RangeError(`signal value ${value} is not a finite number`);
-  return Math.min(hi, Math.max(lo, value));
+  const clamped = value < sig.intercept ? sig.intercept : value > sig.max ? sig.max : value;
+  writeSignalRaw(data, sig, Math.round((clamped - sig.intercept) / sig.slope));
+}
+
+/** A signal's physical value: raw * slope + intercept. */
+function unpack(data: Buffer, sig: SignalLayout): number {
+  return readSignalRaw(data, sig) * sig.slope + sig.intercept;
 }
