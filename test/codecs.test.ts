@@ -1,6 +1,9 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { ArmCodec, readSignalRaw, signalCodec, writeSignalRaw } from '../drivers/arm/codec.ts';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ArmCodec, DEFAULT_KCD, readSignalRaw, signalCodec, writeSignalRaw } from '../drivers/arm/codec.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { decodeLine, encodeLine, seqGap } from '../drivers/line-codec.ts';
 
@@ -116,6 +119,32 @@ test('arm codec: out-of-range values saturate like MIT packing', (t) => {
     t.true(Math.abs(d.command.positionRad - 12.5) < 1e-6);
     t.true(Math.abs(d.command.velocityRadS + 45) < 1e-6);
   }
+});
+
+test('arm codec: joint frames follow the KCD whatever order it lists their signals in; a joint message with a signal we do not fill is refused by name', (t) => {
+  const kcd = readFileSync(DEFAULT_KCD, 'utf8');
+  const msg = (name: string): string => {
+    const m = new RegExp(`<Message id="[^"]+" name="${name}"[\\s\\S]*?</Message>`).exec(kcd);
+    if (m === null) throw new Error(`${name} not in the KCD`);
+    return m[0];
+  };
+  const sigs = (m: string): string[] => m.match(/<Signal[\s\S]*?<\/Signal>/g) ?? [];
+  // Cmd_J3 with its signals listed backwards; Fb_J2 with one more signal in its spare bits.
+  const cmd3 = msg('Cmd_J3');
+  const reversed = cmd3.replace(sigs(cmd3).join('\n      '), [...sigs(cmd3)].reverse().join('\n      '));
+  const fb2 = msg('Fb_J2');
+  const extra = fb2.replace('</Message>', '  <Signal name="spare" offset="63" length="1" endianess="big"><Value slope="1" intercept="0"/></Signal>\n    </Message>');
+  t.not(reversed, cmd3);
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dexhil-kcd-')), 'arm.kcd');
+  writeFileSync(file, kcd.replace(cmd3, reversed).replace(fb2, extra));
+  const custom = new ArmCodec(file);
+  const c = { positionRad: 1.0, velocityRadS: 0, kp: 50, kd: 1, torqueFfNm: 0 };
+  t.is(custom.command(3, c).data.toString('hex'), '8a3d80019a3337ff');
+  t.deepEqual(custom.decode(custom.command(3, c)), codec.decode(codec.command(3, c)));
+  const fb = { joint: 2, error: 0, positionRad: -0.5, velocityRadS: 0.1, torqueNm: 2, tempMosC: 35, tempRotorC: 40 };
+  t.throws(() => custom.feedback(fb), { instanceOf: RangeError, message: 'Fb_J2.spare: no value given' });
+  t.deepEqual(custom.decode(codec.feedback(fb)), codec.decode(codec.feedback(fb)));
+  t.throws(() => codec.command(3, { ...c, kp: Number.NaN }), { instanceOf: RangeError, message: /not a finite number/ });
 });
 
 test('property: arm decode never throws on random frames', (t) => {
