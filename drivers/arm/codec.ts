@@ -20,6 +20,8 @@ export interface SignalCodec {
 }
 /** socketcan's native signal codec (exported for the tests that hold our reader to it). */
 export const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
+/** socketcan's code for a signed signal, read once: a property of the CommonJS module object is a slow lookup per signal. */
+const SIGNED = socketcan.SignalType.SIGNED;
 
 export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
 export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
@@ -353,7 +355,7 @@ export function readSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' 
   else if (shift === 0) v = lo >>> 0;
   else v = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
   if (len < 32) v = (v & ((1 << len) - 1)) >>> 0;
-  if (sig.type === socketcan.SignalType.SIGNED && v >= 2 ** (len - 1)) v -= 2 ** len;
+  if (sig.type === SIGNED && v >= 2 ** (len - 1)) v -= 2 ** len;
   return v;
 }
 
