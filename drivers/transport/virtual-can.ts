@@ -70,8 +70,9 @@ export class VirtualCanBus {
     this.clock.setTimer(durationMs, () => {
       this.framesCarried++;
       const tsNs = this.clock.nowNs();
+      const { id, ext, rtr, data } = winner.frame;
       for (const ch of this.channels) {
-        if (ch !== winner.from) ch.deliver({ ...winner.frame, tsNs });
+        if (ch !== winner.from) ch.deliver({ id, ext, rtr, data, tsNs });
       }
       this.startNext();
     });
