@@ -59,7 +59,11 @@ export class FtPeer extends LinePeer {
     const r = this.raw();
     const o = this.offset;
     const temp = 310 + Math.round(10 * Math.sin(this.clock.nowMs() / 600000));
-    const milli = (v: number): number => Math.round(1000 * v);
     return [milli(r.fx - o.fx), milli(r.fy - o.fy), milli(r.fz - o.fz), milli(r.tx - o.tx), milli(r.ty - o.ty), milli(r.tz - o.tz), temp];
   }
+}
+
+/** A force or torque in the line's integer thousandths (mN, mNm). */
+function milli(v: number): number {
+  return Math.round(1000 * v);
 }

@@ -79,15 +79,13 @@ export class FabricWorld implements TaskWorld {
       this.dragStart = undefined;
       this.dragged = true;
     }
-
-    const n = (sd: number): number => dyn.normal(0, sd);
     const weightN = p(params, 'cloth_weight_n', 3.0);
     const liftedShare = this.carrying !== undefined ? 0.45 : 0;
-    this.w = { fx: n(0.1), fy: n(0.1), fz: -weightN * liftedShare + n(0.12), tx: n(0.004), ty: n(0.004), tz: n(0.003) };
+    this.w = { fx: dyn.normal(0, 0.1), fy: dyn.normal(0, 0.1), fz: -weightN * liftedShare + dyn.normal(0, 0.12), tx: dyn.normal(0, 0.004), ty: dyn.normal(0, 0.004), tz: dyn.normal(0, 0.003) };
     // Bunched cloth moves the centre of mass: the plate sensor sees it as moments.
     const bunch = this.wrinkle * 0.5 + this.crooked * 6;
-    this.table = { fx: n(0.05), fy: n(0.05), fz: weightN * (1 - liftedShare) + n(0.05), tx: bunch * 0.6 + n(0.01), ty: bunch * 0.8 + n(0.01), tz: n(0.005) };
-    this.tips = this.held !== undefined ? [2.4 + n(0.25), 2.2 + n(0.25), 0.05, 0, 0] : [Math.abs(n(0.04)), Math.abs(n(0.04)), 0, 0, 0];
+    this.table = { fx: dyn.normal(0, 0.05), fy: dyn.normal(0, 0.05), fz: weightN * (1 - liftedShare) + dyn.normal(0, 0.05), tx: bunch * 0.6 + dyn.normal(0, 0.01), ty: bunch * 0.8 + dyn.normal(0, 0.01), tz: dyn.normal(0, 0.005) };
+    this.tips = this.held !== undefined ? [2.4 + dyn.normal(0, 0.25), 2.2 + dyn.normal(0, 0.25), 0.05, 0, 0] : [Math.abs(dyn.normal(0, 0.04)), Math.abs(dyn.normal(0, 0.04)), 0, 0, 0];
   }
 
   /** Which corner a pinch at q catches, if any. */

@@ -54,10 +54,8 @@ export class PaperWorld implements TaskWorld {
     }
     if (!closed) this.held = false;
     this.wasClosed = closed;
-
-    const n = (sd: number): number => dyn.normal(0, sd);
-    const w: Wrench = { fx: n(0.08), fy: n(0.08), fz: n(0.1), tx: n(0.003), ty: n(0.003), tz: n(0.003) };
-    let tips = [Math.abs(n(0.03)), Math.abs(n(0.03)), 0, 0, 0];
+    const w: Wrench = { fx: dyn.normal(0, 0.08), fy: dyn.normal(0, 0.08), fz: dyn.normal(0, 0.1), tx: dyn.normal(0, 0.003), ty: dyn.normal(0, 0.003), tz: dyn.normal(0, 0.003) };
+    let tips = [Math.abs(dyn.normal(0, 0.03)), Math.abs(dyn.normal(0, 0.03)), 0, 0, 0];
 
     const pullEnd = site(sites, 'paper.pull_end');
     const span = (pullEnd[1] ?? 0) - (sheet[1] ?? 0);
@@ -74,10 +72,10 @@ export class PaperWorld implements TaskWorld {
         }
       }
       if (this.held) {
-        w.fx += 1.4 + n(0.15); // roll friction while pulling
+        w.fx += 1.4 + dyn.normal(0, 0.15); // roll friction while pulling
         // Texture under the fingertips: a dirty or wrinkled sheet is rough.
         const rough = this.dirty && s > 0.3 ? p(params, 'rough_sd_n', 0.5) : 0.08;
-        tips = [1.8 + n(rough), 1.7 + n(rough), 0, 0, 0];
+        tips = [1.8 + dyn.normal(0, rough), 1.7 + dyn.normal(0, rough), 0, 0, 0];
       }
       const tear = site(sites, 'paper.tear');
       const tearSpan = (tear[2] ?? 0) - (pullEnd[2] ?? 0);
@@ -96,7 +94,7 @@ export class PaperWorld implements TaskWorld {
       const since = r.tMs - this.tearT;
       const tau = this.tearState === 'clean' ? 15 : 400;
       w.fz += this.peak * Math.exp(-since / tau);
-      if (this.held) tips = [1.5 + n(0.05), 1.4 + n(0.05), 0, 0, 0];
+      if (this.held) tips = [1.5 + dyn.normal(0, 0.05), 1.4 + dyn.normal(0, 0.05), 0, 0, 0];
     }
     if (this.tearState === 'ragged' && this.held && this.tearT !== undefined && r.tMs - this.tearT > 1000) {
       // Pinching and tearing again further along trims the ragged edge.
@@ -119,7 +117,7 @@ export class PaperWorld implements TaskWorld {
         this.sealTried = true;
         this.sealed = dyn.chance(p(params, 'seal_success', 0.9));
       }
-      if (depth < -0.02 && depth > -0.06) w.fz -= this.sealed ? 1.6 + n(0.15) : 0.1; // peel test
+      if (depth < -0.02 && depth > -0.06) w.fz -= this.sealed ? 1.6 + dyn.normal(0, 0.15) : 0.1; // peel test
       if (depth < -0.045) {
         this.pressMs = 0; // lifted clear: the next press is a new try
         this.sealTried = false;
@@ -139,7 +137,7 @@ export class PaperWorld implements TaskWorld {
         }
       }
     }
-    if (this.seated && planarDist(q, holder) < 0.03) w.fz += 1.0 + n(0.1); // the roll rests in its cradle
+    if (this.seated && planarDist(q, holder) < 0.03) w.fz += 1.0 + dyn.normal(0, 0.1); // the roll rests in its cradle
     this.w = w;
     this.tips = tips;
   }

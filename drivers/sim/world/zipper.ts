@@ -45,9 +45,7 @@ export class ZipperWorld implements TaskWorld {
     }
     if (!closed) this.gripped = false;
     this.wasClosed = closed;
-
-    const noise = (sd: number): number => dyn.normal(0, sd);
-    const w: Wrench = { fx: noise(0.15), fy: noise(0.15), fz: noise(0.2), tx: noise(0.005), ty: noise(0.005), tz: noise(0.004) };
+    const w: Wrench = { fx: dyn.normal(0, 0.15), fy: dyn.normal(0, 0.15), fz: dyn.normal(0, 0.2), tx: dyn.normal(0, 0.005), ty: dyn.normal(0, 0.005), tz: dyn.normal(0, 0.004) };
     const box = site(sites, 'zipper.box');
     const boxIn = site(sites, 'zipper.box_in');
     const depth = clamp01(((box[2] ?? 0) - (q[2] ?? 0)) / ((box[2] ?? 0) - (boxIn[2] ?? 0)));
@@ -83,7 +81,7 @@ export class ZipperWorld implements TaskWorld {
         this.engaged = aligned && dyn.chance(p(params, 'teeth_engage', 0.95));
       }
       if (!this.torn) {
-        let pull = s > 0.01 ? (this.engaged === false ? 1.8 : 5.5) + noise(0.4) : 0;
+        let pull = s > 0.01 ? (this.engaged === false ? 1.8 : 5.5) + dyn.normal(0, 0.4) : 0;
         for (const snag of this.snags) {
           if (snag.cleared || s <= snag.at) continue;
           // Caught in the slider: the pull force climbs with every millimetre pulled past it.
@@ -105,10 +103,10 @@ export class ZipperWorld implements TaskWorld {
     const verify = site(sites, 'zipper.verify');
     if (this.progress > 0.97 && planarDist(q, verify) < 0.02) {
       // Side tug on the closed zipper: engaged teeth resist, split teeth give.
-      w.fy += this.engaged && !this.torn ? p(params, 'separation_force_n', 9) + noise(0.8) : 1.2 + noise(0.3);
+      w.fy += this.engaged && !this.torn ? p(params, 'separation_force_n', 9) + dyn.normal(0, 0.8) : 1.2 + dyn.normal(0, 0.3);
     }
     this.w = w;
-    this.tips = this.gripped ? [3.2 + noise(0.2), 3.0 + noise(0.2), 0.05, 0.05, 0.05] : [noise(0.03), noise(0.03), 0, 0, 0];
+    this.tips = this.gripped ? [3.2 + dyn.normal(0, 0.2), 3.0 + dyn.normal(0, 0.2), 0.05, 0.05, 0.05] : [dyn.normal(0, 0.03), dyn.normal(0, 0.03), 0, 0, 0];
   }
 
   wrench(mount: SensorMount): Wrench {
