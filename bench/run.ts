@@ -13,8 +13,10 @@
  *      command's write, under full telemetry, over BENCH_BREACHES (default 2,000) breaches.
  *
  * The whole bench runs pinned to one core (taskset, when the machine has it), as ingest must be
- * measured. `npm run bench -- ingest codecs` runs only the named sections (e2e, devices, codecs,
- * ingest, safety). Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3).
+ * measured; BENCH_PIN=0 runs it on every core instead (what `npm start` gets: the garbage
+ * collector's and the file system's helper threads then use the second core). `npm run bench --
+ * ingest codecs` runs only the named sections (e2e, devices, codecs, ingest, safety).
+ * Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3), BENCH_PIN (default 1).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,14 +41,16 @@ if (unknown.length > 0) {
 }
 const run = (section: (typeof SECTIONS)[number]): boolean => wanted.length === 0 || wanted.includes(section);
 
-// Pin to one core: re-run this script under `taskset -c 0` unless that is done already.
-if (process.env['DEXHIL_BENCH_PINNED'] === undefined) {
+// Pin to one core: re-run this script under `taskset -c 0` unless that is done already (or not wanted).
+if (process.env['BENCH_PIN'] === '0') {
+  console.log(`not pinned (BENCH_PIN=0): every core of this machine (${os.availableParallelism()}) may run the bench's threads\n`);
+} else if (process.env['DEXHIL_BENCH_PINNED'] === undefined) {
   const pinned = spawnSync('taskset', ['-c', '0', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, DEXHIL_BENCH_PINNED: '1' } });
   if (pinned.error === undefined) process.exit(pinned.status ?? 1);
   console.log(`(taskset is not available: ${pinned.error.message}; running unpinned, on one JavaScript thread)`);
   process.env['DEXHIL_BENCH_PINNED'] = '0';
 }
-console.log(process.env['DEXHIL_BENCH_PINNED'] === '1' ? 'pinned to CPU 0 (taskset -c 0)\n' : '');
+if (process.env['BENCH_PIN'] !== '0') console.log(process.env['DEXHIL_BENCH_PINNED'] === '1' ? 'pinned to CPU 0 (taskset -c 0)\n' : '');
 
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 100);
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
