@@ -60,3 +60,21 @@ test('a scenario whose devices are missing is skipped with the reason', async (t
   const hand = await runPlan({ rigFile: path.resolve('fixtures/rigs/hand-only.yaml'), scenarios: [scenario('smoke')], trials: 1, seed: 1, outDir: tempDir('hand-only') });
   t.is(hand.summary.summaries()[0]?.pass, 1);
 });
+
+test('realism: on the default rig and profile, each task scenario succeeds in more than 50% and fewer than 98% of 200 trials, with at least 3 kinds of correction, some recovered and some not', async (t) => {
+  const tasks = ['fold-fabric', 'zipper', 'toilet-paper'];
+  const dir = tempDir('realism');
+  await runPlan({ rigFile: DEFAULT_RIG, scenarios: tasks.map(scenario), trials: 200, seed: 1, outDir: dir });
+  const trials = readCsv(path.join(dir, 'trials.csv'));
+  const corrections = readCsv(path.join(dir, 'corrections.csv'));
+  for (const name of tasks) {
+    const rows = trials.filter((r) => r['scenario'] === name);
+    t.is(rows.length, 200, name);
+    const rate = rows.filter((r) => r['success'] === '1').length / rows.length;
+    t.true(rate > 0.5 && rate < 0.98, `${name}: success rate ${rate}`);
+    const own = corrections.filter((c) => c['scenario'] === name);
+    const kinds = new Set(own.map((c) => c['kind']));
+    t.true(kinds.size >= 3, `${name}: correction kinds ${[...kinds].join(', ')}`);
+    t.true(own.some((c) => c['recovered'] === '1') && own.some((c) => c['recovered'] === '0'), `${name}: recovered and unrecovered corrections`);
+  }
+});
