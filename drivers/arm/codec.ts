@@ -187,19 +187,27 @@ export class ArmCodec {
     return out;
   }
 
+  /**
+   * A joint message (`prefix` + joint) from `values`, given in the order of `names`: through the
+   * joint's resolved layout, or by name when the KCD's message carries other signals.
+   */
+  private encodeJoint(layouts: readonly (JointLayout | undefined)[], prefix: string, names: readonly string[], joint: number, values: readonly number[]): CanFrame {
+    const m = layouts[joint];
+    if (m === undefined) return this.encode(`${prefix}${joint}`, Object.fromEntries(names.map((n, i) => [n, values[i]!])));
+    const data = Buffer.alloc(m.len);
+    for (let i = 0; i < values.length; i++) pack(data, m.ordered[i]!, values[i]!);
+    return { id: m.id, ext: m.ext, rtr: false, data };
+  }
+
+  /** A joint message's values in the order of `names` (undefined for a signal the KCD lacks). */
+  private decodeJoint(m: JointLayout | undefined, msg: MessageLayout, names: readonly string[], frame: CanFrame): number[] {
+    if (m !== undefined && m.id === frame.id) return m.ordered.map((sig) => unpack(frame.data, sig));
+    const v = this.read(msg, frame);
+    return names.map((n) => v[n]!);
+  }
+
   command(joint: number, c: JointCommand): CanFrame {
-    const m = this.cmd[joint];
-    if (m !== undefined) {
-      const data = Buffer.alloc(m.len);
-      const o = m.ordered;
-      pack(data, o[0]!, c.positionRad);
-      pack(data, o[1]!, c.velocityRadS);
-      pack(data, o[2]!, c.kp);
-      pack(data, o[3]!, c.kd);
-      pack(data, o[4]!, c.torqueFfNm);
-      return { id: m.id, ext: m.ext, rtr: false, data };
-    }
-    return this.encode(`Cmd_J${joint}`, { p_des: c.positionRad, v_des: c.velocityRadS, kp: c.kp, kd: c.kd, t_ff: c.torqueFfNm });
+    return this.encodeJoint(this.cmd, 'Cmd_J', CMD_SIGNALS, joint, [c.positionRad, c.velocityRadS, c.kp, c.kd, c.torqueFfNm]);
   }
 
   special(joint: number, command: SpecialCommand): CanFrame {
@@ -209,28 +217,7 @@ export class ArmCodec {
   }
 
   feedback(f: JointFeedback): CanFrame {
-    const m = this.fb[f.joint];
-    if (m !== undefined) {
-      const data = Buffer.alloc(m.len);
-      const o = m.ordered;
-      pack(data, o[0]!, f.error);
-      pack(data, o[1]!, f.joint & 0xf);
-      pack(data, o[2]!, f.positionRad);
-      pack(data, o[3]!, f.velocityRadS);
-      pack(data, o[4]!, f.torqueNm);
-      pack(data, o[5]!, f.tempMosC);
-      pack(data, o[6]!, f.tempRotorC);
-      return { id: m.id, ext: m.ext, rtr: false, data };
-    }
-    return this.encode(`Fb_J${f.joint}`, {
-      err: f.error,
-      node: f.joint & 0xf,
-      pos: f.positionRad,
-      vel: f.velocityRadS,
-      torque: f.torqueNm,
-      t_mos: f.tempMosC,
-      t_rotor: f.tempRotorC,
-    });
+    return this.encodeJoint(this.fb, 'Fb_J', FB_SIGNALS, f.joint, [f.error, f.joint & 0xf, f.positionRad, f.velocityRadS, f.torqueNm, f.tempMosC, f.tempRotorC]);
   }
 
   infoRequest(joint: number): CanFrame {
@@ -258,54 +245,12 @@ export class ArmCodec {
     if (frame.id > CMD_BASE && frame.id <= CMD_BASE + this.maxJoints) {
       const special = specialOf(frame.data);
       if (special !== undefined) return { kind: 'special', joint, command: special };
-      const m = this.cmd[joint];
-      if (m !== undefined && m.id === frame.id) {
-        const o = m.ordered;
-        const d = frame.data;
-        return {
-          kind: 'command',
-          joint,
-          command: { positionRad: unpack(d, o[0]!), velocityRadS: unpack(d, o[1]!), kp: unpack(d, o[2]!), kd: unpack(d, o[3]!), torqueFfNm: unpack(d, o[4]!) },
-        };
-      }
-      const v = this.read(msg, frame);
-      return {
-        kind: 'command',
-        joint,
-        command: { positionRad: v['p_des']!, velocityRadS: v['v_des']!, kp: v['kp']!, kd: v['kd']!, torqueFfNm: v['t_ff']! },
-      };
+      const v = this.decodeJoint(this.cmd[joint], msg, CMD_SIGNALS, frame);
+      return { kind: 'command', joint, command: { positionRad: v[0]!, velocityRadS: v[1]!, kp: v[2]!, kd: v[3]!, torqueFfNm: v[4]! } };
     }
     if (frame.id > FB_BASE && frame.id <= FB_BASE + this.maxJoints) {
-      const m = this.fb[joint];
-      if (m !== undefined && m.id === frame.id) {
-        const o = m.ordered;
-        const d = frame.data;
-        return {
-          kind: 'feedback',
-          feedback: {
-            joint,
-            error: unpack(d, o[0]!),
-            positionRad: unpack(d, o[2]!),
-            velocityRadS: unpack(d, o[3]!),
-            torqueNm: unpack(d, o[4]!),
-            tempMosC: unpack(d, o[5]!),
-            tempRotorC: unpack(d, o[6]!),
-          },
-        };
-      }
-      const v = this.read(msg, frame);
-      return {
-        kind: 'feedback',
-        feedback: {
-          joint,
-          error: v['err']!,
-          positionRad: v['pos']!,
-          velocityRadS: v['vel']!,
-          torqueNm: v['torque']!,
-          tempMosC: v['t_mos']!,
-          tempRotorC: v['t_rotor']!,
-        },
-      };
+      const v = this.decodeJoint(this.fb[joint], msg, FB_SIGNALS, frame);
+      return { kind: 'feedback', feedback: { joint, error: v[0]!, positionRad: v[2]!, velocityRadS: v[3]!, torqueNm: v[4]!, tempMosC: v[5]!, tempRotorC: v[6]! } };
     }
     if (frame.id === INFO_REQ_ID) return { kind: 'info-request', joint: this.read(msg, frame)['node']! };
     const v = this.read(msg, frame);
