@@ -64,12 +64,6 @@ export function tapSignals(rig: Rig, on: (channel: string, tMs: number, value: n
   };
 }
 
-/** The t_ms cell: one decimal, as text (so a negative time would get toCsv's formula escape). */
-function timeCell(tMs: number): string {
-  const text = tMs.toFixed(1);
-  return text.startsWith('-') ? `'${text}` : text;
-}
-
 export class SignalRecorder {
   readonly file: string;
   private fd: number | undefined;
@@ -124,14 +118,15 @@ export class SignalRecorder {
         const to = Math.min(r.durationMs, Math.max(...events) + SIGNAL_AFTER_MS);
         // The rows as toCsv writes them, built by hand: this file takes a few hundred thousand rows
         // a run, and csv-stringify's per-cell work was most of the recorder's time. The text cells
-        // go through toCsv once a trial (quoting, formula escape); the number cells need neither.
+        // go through toCsv once a trial (quoting, formula escape); the number cells need neither
+        // (t_ms is text but never negative: rows start at `from` >= 0, so it needs no escape).
         const lead = toCsv([[this.runId, tr.scenario, tr.trial]]).slice(0, -1);
         let text = '';
         for (const [name, c] of [...this.channels].sort(([a], [b]) => a.localeCompare(b))) {
           const channel = toCsv([[name]]).slice(0, -1);
           for (let i = 0; i < c.t.length; i++) {
             const t = c.t[i]!;
-            if (t >= from && t <= to) text += `${lead},${timeCell(t)},${channel},${Number(c.v[i]!.toFixed(4))}\n`;
+            if (t >= from && t <= to) text += `${lead},${t.toFixed(1)},${channel},${Number(c.v[i]!.toFixed(4))}\n`;
           }
         }
         writeAll(this.fd, text);
