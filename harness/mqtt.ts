@@ -343,11 +343,6 @@ export class MqttLink implements OperatorPlace {
     desk.add(this);
   }
 
-  /** Whether commands (and so operator answers) are taken on this connection. */
-  get takesCommands(): boolean {
-    return this.commandsOn;
-  }
-
   show(q: Question): void {
     const v = MQTT_SCHEMA_VERSION;
     const answer = q.kind === 'reset' ? { v, cmd: 'reset-done', scenario: q.scenario, trial: q.trial } : { v, cmd: 'verdict', scenario: q.scenario, trial: q.trial, pass: true };
