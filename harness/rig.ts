@@ -121,6 +121,31 @@ function resolveTransport(name: string, dev: DeviceConfig): Resolved {
   return { transport: 'sim', fallback: `devices.${name}: transport auto: no port ${dev.port ?? '(none)'}, using the simulated ${name}` };
 }
 
+/**
+ * Whether a rig built from `config` has what a scenario needs; the reason when it does not. Every
+ * configured device is in a built rig (a device that cannot start stops the build), so the config
+ * answers this before any device is opened.
+ */
+export function lacksIn(config: LoadedRig['config'], needs: readonly DeviceNeed[]): string | undefined {
+  const devices = Object.values(config.devices);
+  const arm = devices.find((d) => d.kind === 'arm');
+  const ft = (mount: 'wrist' | 'table'): boolean => devices.some((d) => d.kind === 'ft' && d.mount === mount);
+  const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !devices.some((d) => d.kind === 'hand') : n === 'wrist_ft' ? !ft('wrist') : !ft('table')));
+  if (missing.length > 0) return `rig ${config.rig.id} has no ${missing.join(', ')}`;
+  if (needs.includes('arm') && arm?.kind === 'arm' && arm.joints < 6) return `needs an arm with at least 6 joints, ${config.rig.id} has ${arm.joints}`;
+  return undefined;
+}
+
+/**
+ * What every device of a config will run as once `auto` is resolved (a missing port means the
+ * simulated device), and the notices that resolution gives. A rig of simulated devices only runs
+ * on the virtual clock.
+ */
+export function resolveRig(loaded: LoadedRig): { simulatedOnly: boolean; notices: string[] } {
+  const resolved = Object.entries(loaded.config.devices).map(([name, dev]) => resolveTransport(name, dev));
+  return { simulatedOnly: resolved.every((r) => r.transport === 'sim'), notices: resolved.flatMap((r) => (r.fallback === undefined ? [] : [r.fallback])) };
+}
+
 /** Builds and starts a rig from a loaded config. A failed start tears down what was started. */
 export async function createRig(loaded: LoadedRig, options: CreateRigOptions): Promise<Rig> {
   const { config, profile, cell } = loaded;
@@ -282,13 +307,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     sensor: (mount) => slots.find((x) => x.dev.kind === 'ft' && x.dev.mount === mount)?.driver as FtDriver | undefined,
     // The safety watchdog asks this for every device each time it looks: no list is built.
     lastHeardMs: (device) => slots.find((x) => x.name === device)?.driver.lastRxMs,
-    lacks(needs) {
-      const arm = armSlot();
-      const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !handSlot() : n === 'wrist_ft' ? !rig.sensor('wrist') : !rig.sensor('table')));
-      if (missing.length > 0) return `rig ${config.rig.id} has no ${missing.join(', ')}`;
-      if (needs.includes('arm') && arm !== undefined && arm.joints < 6) return `needs an arm with at least 6 joints, ${config.rig.id} has ${arm.joints}`;
-      return undefined;
-    },
+    lacks: (needs) => lacksIn(config, needs),
     site(name) {
       const s = cell.sites[name];
       if (s === undefined) throw new DexhilError('CONFIG_INVALID', `work cell has no site '${name}'`, { hint: `add sites.${name} to ${config.rig.cell}` });

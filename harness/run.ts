@@ -23,7 +23,7 @@ import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './e
 import { MqttLink, publicUrl, type MqttCounters, type MqttSettings } from './mqtt.ts';
 import { createRig } from './rig.ts';
 import { Runner } from './runner.ts';
-import { SafetySupervisor } from './safety.ts';
+import { superviseRig } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
 import type { TrialFeed } from './fleet.ts';
 import { OperatorDesk, TerminalPlace } from './operator.ts';
@@ -293,19 +293,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   }
 
   // The safety supervisor watches every device from here to the end; scenarios cannot reach it.
-  const periods: Record<string, number> = {};
-  for (const [name, dev] of Object.entries(loaded.config.devices)) periods[name] = 1000 / (dev.kind === 'arm' ? dev.holdHz : dev.streamHz);
   let runnerRef: Runner | undefined;
-  const supervisor = new SafetySupervisor(
-    rig,
-    loaded.config.safety,
-    periods,
-    (stop) => {
-      runnerRef?.interruptTrial(stop);
-      if (loaded.config.safety.onBreach === 'abort') runnerRef?.stopAfterTrial(`safety stop: ${stop.message} (safety.onBreach: abort)`);
-    },
-    (device, attempts) => options.notice?.(`${device} reconnected after ${attempts} attempt${attempts > 1 ? 's' : ''}`),
-  );
+  const supervisor = superviseRig(rig, loaded.config, () => runnerRef, options.notice);
   const runner = new Runner(rig, bus, supervisor, { desk, ...(options.judge === undefined ? {} : { judge: options.judge }) });
   runnerRef = runner;
   control?.onRunner?.(runner);

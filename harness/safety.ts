@@ -17,10 +17,11 @@
 import type { JointFeedback } from '../drivers/arm/codec.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
 import { monotonicMs, type TimerHandle } from './clock.ts';
-import type { SafetyConfig } from './config.ts';
+import type { RigConfig, SafetyConfig } from './config.ts';
 import { DexhilError } from './errors.ts';
 import type { FaultDomain } from './events.ts';
 import type { Rig } from './rig.ts';
+import type { Runner } from './runner.ts';
 
 /** A trip: what was breached, where, by how much, and how fast the rig was stopped. */
 export interface SafetyTrip {
@@ -288,4 +289,24 @@ export class SafetySupervisor {
     this.watchdog?.cancel();
     for (const u of this.unsubscribe.splice(0)) u();
   }
+}
+
+/**
+ * The safety supervisor of a run's rig: every device watched at its configured rate (arms at
+ * their hold rate, line devices at their stream rate); a trip ends the trial in progress, and with
+ * `safety.onBreach: abort` the run after it. `runner` is asked at trip time (it is built after).
+ */
+export function superviseRig(rig: Rig, config: RigConfig, runner: () => Pick<Runner, 'interruptTrial' | 'stopAfterTrial'> | undefined, notice?: (text: string) => void): SafetySupervisor {
+  const periods: DeviceRates = {};
+  for (const [name, dev] of Object.entries(config.devices)) periods[name] = 1000 / (dev.kind === 'arm' ? dev.holdHz : dev.streamHz);
+  return new SafetySupervisor(
+    rig,
+    config.safety,
+    periods,
+    (stop) => {
+      runner()?.interruptTrial(stop);
+      if (config.safety.onBreach === 'abort') runner()?.stopAfterTrial(`safety stop: ${stop.message} (safety.onBreach: abort)`);
+    },
+    (device, attempts) => notice?.(`${device} reconnected after ${attempts} attempt${attempts > 1 ? 's' : ''}`),
+  );
 }

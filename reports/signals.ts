@@ -64,20 +64,17 @@ export function tapSignals(rig: Rig, on: (channel: string, tMs: number, value: n
   };
 }
 
-export class SignalRecorder {
-  readonly file: string;
-  private fd: number | undefined;
-  private runId = '';
+/**
+ * A trial's signals, from the rig's taps and the event stream: `observe` each event; at a trial's
+ * end it returns the trial's signals.csv rows (possibly none). It writes nothing itself, so a
+ * simulated rig in a worker thread can hand the rows to the thread that owns the file.
+ */
+export class SignalCollector {
   private trial: { scenario: string; trial: number; startMs: number; events: number[] } | undefined;
   private channels = new Map<string, Channel>();
   private readonly untap: () => void;
 
-  constructor(
-    dir: string,
-    private readonly rig: Rig,
-    private readonly resume = false,
-  ) {
-    this.file = path.join(dir, 'signals.csv');
+  constructor(rig: Rig) {
     this.untap = tapSignals(rig, (channel, tMs, value) => this.record(channel, tMs, value));
   }
 
@@ -92,35 +89,31 @@ export class SignalRecorder {
     c.v.push(value);
   }
 
-  readonly listener = (e: HarnessEvent): void => {
+  /** Follows the event stream; returns the rows of a trial that just ended (text, maybe ''). */
+  observe(e: HarnessEvent, runId: string): string | undefined {
     switch (e.type) {
-      case 'run-start':
-        this.runId = e.run.runId;
-        if (!this.resume || !existsSync(this.file) || statSync(this.file).size === 0) writeFileSync(this.file, toCsv([[...SIGNAL_COLUMNS]]));
-        this.fd = openSync(this.file, 'a');
-        break;
       case 'trial-start':
         this.trial = { scenario: e.scenario, trial: e.trial, startMs: e.tMs, events: [] };
         this.channels = new Map();
-        break;
+        return undefined;
       case 'correction':
         this.trial?.events.push(e.record.tMs);
-        break;
+        return undefined;
       case 'trial-end': {
         const tr = this.trial;
         this.trial = undefined;
-        if (tr === undefined || this.fd === undefined) break;
+        if (tr === undefined) return undefined;
         const r = e.record;
         const events = [...tr.events];
         if (r.outcome === 'fail' || r.outcome === 'error' || r.outcome === 'timeout') events.push(r.durationMs);
-        if (events.length === 0) break;
+        if (events.length === 0) return '';
         const from = Math.max(0, Math.min(...events) - SIGNAL_BEFORE_MS);
         const to = Math.min(r.durationMs, Math.max(...events) + SIGNAL_AFTER_MS);
         // The rows as toCsv writes them, built by hand: this file takes a few hundred thousand rows
         // a run, and csv-stringify's per-cell work was most of the recorder's time. The text cells
         // go through toCsv once a trial (quoting, formula escape); the number cells need neither
         // (t_ms is text but never negative: rows start at `from` >= 0, so it needs no escape).
-        const lead = toCsv([[this.runId, tr.scenario, tr.trial]]).slice(0, -1);
+        const lead = toCsv([[runId, tr.scenario, tr.trial]]).slice(0, -1);
         let text = '';
         for (const [name, c] of [...this.channels].sort(([a], [b]) => a.localeCompare(b))) {
           const channel = toCsv([[name]]).slice(0, -1);
@@ -129,20 +122,58 @@ export class SignalRecorder {
             if (t >= from && t <= to) text += `${lead},${t.toFixed(1)},${channel},${Number(c.v[i]!.toFixed(4))}\n`;
           }
         }
-        writeAll(this.fd, text);
-        break;
+        return text;
       }
-      case 'run-end':
-        this.close();
-        break;
       default:
-        break;
+        return undefined;
+    }
+  }
+
+  /** Stops listening to the devices. Safe to call twice. */
+  close(): void {
+    this.untap();
+  }
+}
+
+/**
+ * signals.csv of a run: collects from `rig` and writes each trial's rows when it ends. Without a
+ * rig (trials run on simulated rigs in worker threads), it writes the rows it is given (`append`).
+ */
+export class SignalRecorder {
+  readonly file: string;
+  private fd: number | undefined;
+  private runId = '';
+  private readonly collector: SignalCollector | undefined;
+
+  constructor(
+    dir: string,
+    rig: Rig | undefined,
+    private readonly resume = false,
+  ) {
+    this.file = path.join(dir, 'signals.csv');
+    this.collector = rig === undefined ? undefined : new SignalCollector(rig);
+  }
+
+  readonly listener = (e: HarnessEvent): void => {
+    if (e.type === 'run-start') {
+      this.runId = e.run.runId;
+      if (!this.resume || !existsSync(this.file) || statSync(this.file).size === 0) writeFileSync(this.file, toCsv([[...SIGNAL_COLUMNS]]));
+      this.fd = openSync(this.file, 'a');
+    } else if (e.type === 'run-end') this.close();
+    else {
+      const rows = this.collector?.observe(e, this.runId);
+      if (rows !== undefined) this.append(rows);
     }
   };
 
+  /** Appends rows (a trial's, before its trials.csv row). */
+  append(rows: string): void {
+    if (this.fd !== undefined && rows !== '') writeAll(this.fd, rows);
+  }
+
   /** Stops listening to the devices and closes the file. Safe to call twice. */
   close(): void {
-    this.untap();
+    this.collector?.close();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
