@@ -19,7 +19,8 @@ import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
 import { prepareResume } from './resume.ts';
-import { DEFAULT_RIG, harnessVersion, runPlan, type RunOptions } from './run.ts';
+import { harnessVersion } from './run-folder.ts';
+import { DEFAULT_RIG, runPlan, type RunControl, type RunOptions } from './run.ts';
 import type { Runner } from './runner.ts';
 import type { HarnessEvent } from './events.ts';
 import { FleetWorker, fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
@@ -77,6 +78,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('-n, --trials <n>', 'trials per scenario').argParser(positiveInt('--trials')).default(20))
     .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
     .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
+    .addOption(new Option('-j, --jobs <n>', 'threads for a simulated run, which goes in blocks of 25 trials, each on a simulated rig of its own; the results do not depend on it (default: one per core)').argParser(positiveInt('--jobs')))
     .addOption(new Option('--trace <when>', 'raw traces of every device in <run>/traces (candump -L for CAN, timestamped lines for serial); auto: when a real device is in the rig').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--preflight <seconds>', 'watch every link this long before the first trial and stop if a device fails (default: 2 with a real device, 0 on a simulated rig)').argParser(nonNegativeInt('--preflight')))
     .option('--baseline <run-dir>', "build A's run folder: this run (build B) is paired with it trial by trial (same --seed)")
@@ -99,13 +101,13 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option('-q, --quiet', 'print only the summary')
     .option('--json', 'print only the summary, as JSON')
     .option('--debug', 'print stack traces of errors')
-    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean; judge?: 'operator'; mqtt?: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string; mqttTelemetryHz: number; mqttQueue: number }) {
+    .action(async function (this: Command, opts: { json?: boolean; resume?: string; rig: string; profile?: string; scenario?: string[]; trials: number; seed: number; out?: string; trace: TraceMode; preflight?: number; baseline?: string; stopWhenDecided?: boolean; sprtP0: number; sprtP1: number; sprtAlpha: number; sprtPower: number; quiet?: boolean; judge?: 'operator'; jobs?: number; mqtt?: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string; mqttTelemetryHz: number; mqttQueue: number }) {
       const mqttGiven = this.options.filter((o) => o.attributeName().startsWith('mqtt') && o.attributeName() !== 'mqtt' && this.getOptionValueSource(o.attributeName()) === 'cli');
       if (opts.mqtt === undefined && mqttGiven.length > 0) throw new DexhilError('USAGE', `${mqttGiven.map((o) => o.long).join(', ')} need --mqtt <url>`);
       const mqttSettings = opts.mqtt === undefined ? undefined : { url: opts.mqtt, user: opts.mqttUser, passwordFile: opts.mqttPasswordFile, ca: opts.mqttCa, cert: opts.mqttCert, key: opts.mqttKey, prefix: opts.mqttPrefix, telemetryHz: opts.mqttTelemetryHz, queueLimit: opts.mqttQueue };
       if (opts.resume !== undefined) {
         // The run's own settings rule; any other run setting given here is a mistake worth saying.
-        const given = this.options.filter((o) => !['resume', 'quiet', 'json', 'debug'].includes(o.attributeName()) && !o.attributeName().startsWith('mqtt') && this.getOptionValueSource(o.attributeName()) === 'cli');
+        const given = this.options.filter((o) => !['resume', 'quiet', 'json', 'debug', 'jobs'].includes(o.attributeName()) && !o.attributeName().startsWith('mqtt') && this.getOptionValueSource(o.attributeName()) === 'cli');
         if (given.length > 0) throw new DexhilError('USAGE', `--resume continues a run with its own settings; ${given.map((o) => o.long).join(', ')} cannot be given with it`, { hint: 'to run with other settings, start a new run' });
       }
       if (opts.stopWhenDecided === true && opts.baseline === undefined) throw new DexhilError('USAGE', '--stop-when-decided needs --baseline <run-dir> (the run to pair with)');
@@ -117,7 +119,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         if (s === undefined) throw new DexhilError('SCENARIO_UNKNOWN', `no scenario named '${n}'`, { hint: `\`dexhil list\` shows them: ${SCENARIOS.map((x) => x.name).join(', ')}` });
         return s;
       });
-      let runner: Runner | undefined;
+      let runner: RunControl | undefined;
       let signalCode: number | undefined;
       const onSignal = (sig: NodeJS.Signals): void => {
         if (signalCode !== undefined) {
@@ -134,7 +136,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         // Progress: bars on a terminal, plain lines in logs and CI, nothing with --quiet or --json.
         const silent = opts.quiet === true || opts.json === true;
         const progress = silent ? undefined : new ProgressWriter({ out, bars: process.stderr.isTTY === true && process.env['CI'] !== 'true' });
-        const common = { listeners: progress === undefined ? [] : [progress.listener], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`), ...(mqttSettings === undefined ? {} : { mqtt: mqttSettings }) };
+        const common = { listeners: progress === undefined ? [] : [progress.listener], notice: (t: string) => process.stderr.write(`dexhil: ${t}\n`), ...(mqttSettings === undefined ? {} : { mqtt: mqttSettings }), ...(opts.jobs === undefined ? {} : { jobs: opts.jobs }) };
         let plan: RunOptions;
         if (opts.resume !== undefined) {
           const resume = prepareResume(opts.resume);
@@ -244,7 +246,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       const mqtt = brokerSettings(opts);
       const notice = (t: string): void => void process.stderr.write(`dexhil: ${t}\n`);
       const worker = new FleetWorker(opts.group, opts.mqttPrefix, notice);
-      let runner: Runner | undefined;
+      let runner: RunControl | undefined;
       let result: Awaited<ReturnType<typeof runPlan>> | undefined;
       const lines = (e: HarnessEvent): void => {
         if (e.type === 'trial-end') out(`${e.record.scenario} #${e.record.trial} ${e.record.outcome}${e.record.failureLabel ? ` (${e.record.failureLabel})` : ''}\n`);

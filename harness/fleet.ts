@@ -35,7 +35,7 @@ import { DexhilError } from './errors.ts';
 import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from './events.ts';
 import { clientOptions, MQTT_SCHEMA_VERSION, publicUrl, type MqttLink, type MqttSettings } from './mqtt.ts';
 import type { Rig } from './rig.ts';
-import { harnessVersion, makeRunFolder, makeRunId, writeAtomic } from './run.ts';
+import { harnessVersion, makeRunFolder, makeRunId, writeAtomic } from './run-folder.ts';
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
 

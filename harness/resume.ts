@@ -23,6 +23,8 @@ export interface RunSettings {
   preflight_seconds?: number;
   baseline?: { dir: string; design: { p0: number; p1: number; alpha: number; power: number }; stopWhenDecided: boolean };
   judge?: 'operator';
+  /** Trials per block when the run went in trial blocks on simulated rigs (harness/blocks.ts). */
+  block_trials?: number;
 }
 
 export interface ResumeState {

@@ -136,6 +136,18 @@ export function lacksIn(config: LoadedRig['config'], needs: readonly DeviceNeed[
   return undefined;
 }
 
+/** A plan's scenarios split into those a rig built from `config` can run and those it cannot (with why). */
+export function scenariosFor<S extends { name: string; needs: readonly DeviceNeed[] }>(config: LoadedRig['config'], scenarios: readonly S[]): { runnable: S[]; skipped: { name: string; reason: string }[] } {
+  const runnable: S[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const s of scenarios) {
+    const reason = lacksIn(config, s.needs) ?? (s.needs.length === 0 && Object.keys(config.devices).length === 0 ? 'the rig has no devices' : undefined);
+    if (reason === undefined) runnable.push(s);
+    else skipped.push({ name: s.name, reason });
+  }
+  return { runnable, skipped };
+}
+
 /**
  * What every device of a config will run as once `auto` is resolved (a missing port means the
  * simulated device), and the notices that resolution gives. A rig of simulated devices only runs

@@ -2,26 +2,23 @@
  * One run, end to end: load the rig config, build the rig, wire the recorders to the event
  * stream, run the scenarios, write the manifest and the summary, close the rig.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { SimWorld } from '../drivers/sim/world/index.ts';
-import { emptyStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { SignalRecorder } from '../reports/signals.ts';
-import { writeRunReport } from '../reports/html.ts';
-import { writeJunit } from '../reports/junit.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRun } from '../analysis/compare.ts';
 import { Sprt, type SprtDecision, type SprtDesign } from '../analysis/sequential.ts';
-import { loadRig } from './config.ts';
+import { BLOCK_TRIALS } from './blocks.ts';
+import { loadRig, type LoadedRig } from './config.ts';
+import { runBlocks } from './run-blocks.ts';
+import { closeRunFolder, deviceHealth, harnessVersion, makeRunFolder, makeRunId, manifestWriter, ROOT, writeStartingManifest, type RunDescription } from './run-folder.ts';
 import type { ResumeState, RunSettings } from './resume.ts';
 import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
 import { MqttLink, publicUrl, type MqttCounters, type MqttSettings } from './mqtt.ts';
-import { createRig } from './rig.ts';
+import { createRig, resolveRig, scenariosFor } from './rig.ts';
 import { Runner } from './runner.ts';
 import { superviseRig } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
@@ -29,7 +26,6 @@ import type { TrialFeed } from './fleet.ts';
 import { OperatorDesk, TerminalPlace } from './operator.ts';
 import { SummaryCollector } from './summary.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DEFAULT_RIG = path.join(ROOT, 'fixtures/rigs/sim.yaml');
 
 export interface RunOptions {
@@ -79,6 +75,46 @@ export interface RunOptions {
    * process's stdin and stderr when stdin is a terminal; `false`: nowhere.
    */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | false;
+  /**
+   * Threads that run a simulated run's trial blocks (harness/blocks.ts), this one included;
+   * default: one per core. The results are the same for any number.
+   */
+  jobs?: number;
+}
+
+/** What stops a run from outside (Ctrl-C): the runner of a rig, or the pool of trial blocks. */
+export interface RunControl {
+  abort(reason: string): void;
+}
+
+/** The sequential test of each scenario against a baseline run (see sequentialPlan). */
+export type SequentialPlan = ReturnType<typeof sequentialPlan>;
+
+/**
+ * Trials per block when the run goes in trial blocks (harness/blocks.ts), else undefined. A run
+ * goes in blocks when all its devices are simulated in this process and nothing outside follows
+ * or steers it trial by trial on one rig: no MQTT, fleet, operator, pre-flight watch or raw traces.
+ * A resumed run goes as it went.
+ * @throws DexhilError USAGE when a run that went in blocks is resumed with something that needs one rig.
+ */
+function blockTrialsOf(options: RunOptions, loaded: LoadedRig): number | undefined {
+  const oneRig = [
+    ...(options.mqtt === undefined ? [] : ['--mqtt']),
+    ...(options.feed === undefined ? [] : ['a fleet feed']),
+    ...(options.world === undefined ? [] : ['emulated devices']),
+    ...(options.judge === 'operator' || options.scenarios.some((s) => s.judge === 'operator') ? ['an operator verdict'] : []),
+    ...(loaded.config.rig.reset === 'operator' ? ['rig.reset: operator'] : []),
+    ...(options.trace === 'on' ? ['--trace on'] : []),
+    ...((options.preflightSeconds ?? 0) > 0 ? ['a pre-flight watch'] : []),
+  ];
+  if (options.resume !== undefined) {
+    const went = options.resume.settings.block_trials;
+    if (went !== undefined && oneRig.length > 0) {
+      throw new DexhilError('USAGE', `--resume: ${options.resume.dir} ran in trial blocks on simulated rigs, which ${oneRig.join(' and ')} cannot follow`, { hint: `resume it without ${oneRig.join(', ')}` });
+    }
+    return went;
+  }
+  return oneRig.length === 0 && resolveRig(loaded).simulatedOnly ? BLOCK_TRIALS : undefined;
 }
 
 /** What the sequential test decided for one scenario. */
@@ -108,50 +144,8 @@ export interface RunResult {
   sequential?: SequentialResult[];
 }
 
-export function harnessVersion(): { version: string; commit: string } {
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    if (dirty !== '') commit += '-dirty';
-  } catch {
-    // not a git checkout (e.g. an npm tarball): the version alone identifies the harness
-  }
-  return { version: pkg.version, commit };
-}
-
-/** Replaces a file in one step (write aside, flush, rename): a crash leaves the old or the new one whole. */
-export function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
-export function makeRunId(rigId: string, seed: number): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${stamp}-${rigId}-s${seed}-${process.pid}`;
-}
-
-/** Creates a run's folder (`outDir`, or reports/runs/<run-id>) and returns its absolute path. */
-export function makeRunFolder(runId: string, outDir?: string): string {
-  const dir = path.resolve(outDir ?? path.join(ROOT, 'reports/runs', runId));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (cause) {
-    throw new DexhilError('USAGE', `cannot create the run folder ${dir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { hint: 'pick another --out folder', cause });
-  }
-  return dir;
-}
-
 /** Runs the plan; the returned promise settles after the rig is closed and reports are flushed. */
-export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Runner) => void }): Promise<RunResult> {
+export async function runPlan(options: RunOptions, control?: { onRunner?: (r: RunControl) => void }): Promise<RunResult> {
   const loaded = loadRig(options.rigFile, options.profileFile === undefined ? {} : { profile: options.profileFile });
   if (options.rigId !== undefined) loaded.config.rig.id = options.rigId;
   // The baseline is checked before any device is opened: a run that cannot pair fails at once.
@@ -171,6 +165,10 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     ...(options.baseline === undefined ? {} : { baseline: { ...options.baseline, dir: path.resolve(options.baseline.dir) } }),
     ...(options.judge === undefined ? {} : { judge: options.judge }),
   };
+  const blockTrials = blockTrialsOf(options, loaded);
+  if (blockTrials !== undefined) settings.block_trials = blockTrials;
+  const described: RunDescription = { dir, runId, rigFile: options.rigFile, loaded, settings, resume, version, commit };
+  if (blockTrials !== undefined) return runBlocks(options, { loaded, described, sequential, blockTrials }, control);
   if (options.feed !== undefined && options.mqtt === undefined) throw new DexhilError('USAGE', 'a fleet worker takes its trials over MQTT: it needs a broker');
   // MQTT before any device: a bad option is said at once, and the rig shows online during bring-up.
   const link = options.mqtt === undefined ? undefined : new MqttLink(options.mqtt, loaded.config.rig.id, options.notice);
@@ -189,11 +187,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       hint: 'run on a terminal, or add --mqtt <url> --mqtt-user <user> --mqtt-password-file <file> and answer with reset-done / verdict commands',
     });
   }
-  const manifestFile = path.join(dir, 'manifest.json');
-  if (resume === undefined) {
-    // Settings first, before any device is opened: a run killed at any moment after this can be resumed.
-    writeAtomic(manifestFile, JSON.stringify({ harness: { name: 'dexhil', version, commit }, run_id: runId, status: 'starting', settings, started_at: new Date().toISOString() }, null, 2) + '\n');
-  }
+  writeStartingManifest(described);
   const traces = new TraceRecorder(dir, options.trace ?? 'auto', resume !== undefined);
   const rig = await createRig(loaded, {
     seed: options.seed,
@@ -228,13 +222,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     await link?.close();
   };
 
-  const runnable: ScenarioDef[] = [];
-  const skipped: { name: string; reason: string }[] = [];
-  for (const s of options.scenarios) {
-    const reason = rig.lacks(s.needs) ?? (s.needs.length === 0 && rig.devices.length === 0 ? 'the rig has no devices' : undefined);
-    if (reason === undefined) runnable.push(s);
-    else skipped.push({ name: s.name, reason });
-  }
+  const { runnable, skipped } = scenariosFor(loaded.config, options.scenarios);
   const info: RunInfo = {
     runId,
     rigId: rig.id,
@@ -248,29 +236,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     profile: loaded.profile.name,
     startedWallMs: rig.clock.wallMs(),
   };
-  const writeManifest = (extra: Record<string, unknown>): void => {
-    const manifest = {
-      harness: { name: 'dexhil', version, commit },
-      run_id: runId,
-      rig_id: rig.id,
-      rig_file: path.resolve(options.rigFile),
-      rig_mode: rig.mode,
-      clock: rig.clock.kind,
-      seed: options.seed,
-      trials_per_scenario: options.trials,
-      profile: { name: loaded.profile.name, file: loaded.profileFile, description: loaded.profile.description },
-      devices: rig.devices,
-      notices: rig.notices,
-      scenarios: info.scenarios,
-      skipped,
-      rig_config: loaded.config,
-      started_at: resume?.previous.started_at ?? new Date(info.startedWallMs).toISOString(),
-      settings,
-      ...(resume === undefined ? {} : { resumed: [...(resume.previous.resumed ?? []), { at: new Date(info.startedWallMs).toISOString(), trials_on_disk: resume.records.length, repairs: resume.repairs }] }),
-      ...extra,
-    };
-    writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
-  };
+  const writeManifest = manifestWriter(described, { id: rig.id, mode: rig.mode, clock: rig.clock.kind, devices: rig.devices, notices: rig.notices }, info);
   writeManifest({ status: 'running' });
 
   const preflightS = options.preflightSeconds ?? (rig.clock.kind === 'real' ? 2 : 0);
@@ -334,13 +300,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     traces.close();
     const linkStats = rig.linkStats();
     const reconnects = rig.reconnects();
-    bus.emit({
-      type: 'devices',
-      devices: rig.devices.map((info) => {
-        const stats = linkStats[info.name] ?? emptyStats();
-        return { info, stats, reconnects: reconnects[info.name] ?? 0, rxRateHz: upS > 0 ? stats.rx / upS : 0 };
-      }),
-    });
+    bus.emit({ type: 'devices', devices: deviceHealth(rig.devices, linkStats, reconnects, upS) });
     bus.emit({ type: 'run-end', runId, tMs: upS * 1000, wallMs: endedWallMs, aborted: runner.wasAborted });
     let mqttCounters: MqttCounters | undefined;
     if (link !== undefined) {
@@ -348,13 +308,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       mqttCounters = await link.close();
       options.notice?.(`MQTT: ${mqttCounters.published} messages published, ${mqttCounters.dropped} dropped, ${mqttCounters.reconnects} reconnection attempts, ${mqttCounters.commands} commands (${mqttCounters.rejected} rejected)`);
     }
-    // junit.xml from the finished CSVs (so a resumed run's file covers all its trials).
-    try {
-      writeJunit(dir);
-    } catch (err) {
-      process.stderr.write(`dexhil: could not write junit.xml: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
-    writeManifest({
+    closeRunFolder(dir, () =>
+      writeManifest({
       status: runner.wasAborted || runner.stoppedBecause !== undefined ? 'aborted' : 'complete',
       ...(runner.stoppedBecause === undefined ? {} : { stopped_because: runner.stoppedBecause }),
       safety: { limits: loaded.config.safety, trips: supervisor.trips },
@@ -368,13 +323,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       summary: summary.summaries(),
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
       ...(mqttCounters === undefined ? {} : { mqtt: { url: publicUrl(options.mqtt?.url ?? ''), ...mqttCounters } }),
-    });
-    // report.html last: it shows the finished manifest too.
-    try {
-      writeRunReport(dir);
-    } catch (err) {
-      process.stderr.write(`dexhil: could not write report.html: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
+    }),
+    );
   }
   return {
     runId,

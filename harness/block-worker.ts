@@ -1,0 +1,37 @@
+/**
+ * A worker thread that runs trial blocks (harness/blocks.ts) for the run in the main thread: it
+ * takes `run` messages, one block at a time, and answers with the block's messages; `abort` and
+ * `stop` control the block in progress.
+ */
+import { parentPort } from 'node:worker_threads';
+import { findScenario } from '../scenarios/index.ts';
+import { runBlock, type BlockControl, type BlockJob } from './blocks.ts';
+
+export type ToWorker = { kind: 'run'; job: BlockJob } | { kind: 'abort' | 'stop'; reason: string };
+
+const port = parentPort;
+if (port === null) throw new Error('harness/block-worker.ts runs in a worker thread');
+let control: BlockControl | undefined;
+/** A control message that came while the block's rig was still starting. */
+let early: Exclude<ToWorker, { kind: 'run' }> | undefined;
+
+port.on('message', (m: ToWorker) => {
+  if (m.kind === 'run') {
+    const scenario = findScenario(m.job.block.scenario);
+    if (scenario === undefined) {
+      port.postMessage({ kind: 'failed', index: m.job.block.index, error: { code: 'SCENARIO_UNKNOWN', message: `no scenario named '${m.job.block.scenario}' in the worker` } });
+      return;
+    }
+    early = undefined;
+    void runBlock(m.job, scenario, (msg) => port.postMessage(msg), (c) => {
+      control = c;
+      if (early?.kind === 'abort') c.abort(early.reason);
+      else if (early?.kind === 'stop') c.stopAfterTrial(early.reason);
+    }).then(() => {
+      control = undefined;
+    });
+  } else if (control === undefined) early = m;
+  else if (m.kind === 'abort') control.abort(m.reason);
+  else control.stopAfterTrial(m.reason);
+});
+port.postMessage({ kind: 'up' });

@@ -1,0 +1,87 @@
+/**
+ * Trial blocks (harness/blocks.ts): a simulated run cut into blocks of 25 trials, each on a
+ * simulated rig of its own, run on one thread or several. The files must not depend on the
+ * number of threads, and a resumed run must give back exactly the rows it lost.
+ */
+import test from 'ava';
+import { parse } from 'csv-parse/sync';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BLOCK_TRIALS, blockSeed, planBlocks } from '../harness/blocks.ts';
+import { prepareResume } from '../harness/resume.ts';
+import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
+import { NONDETERMINISTIC_COLUMNS } from '../reports/columns.ts';
+import { findScenario } from '../scenarios/index.ts';
+import { readCsv, tempDir } from './helpers.ts';
+
+const FILES = ['trials.csv', 'steps.csv', 'corrections.csv', 'signals.csv'];
+const scenarios = ['zipper', 'toilet-paper'].map((n) => findScenario(n)!);
+
+/** A file's rows without run id and wall-clock cells, in (scenario, trial) order, as JSON lines. */
+function stable(file: string): string[] {
+  const rows = readCsv(file).map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !NONDETERMINISTIC_COLUMNS.has(k) && k !== 'run_id')));
+  const key = (r: Record<string, string>): string => `${r['scenario']}#${String(r['trial']).padStart(6, '0')}`;
+  // Stable sort: rows of one trial keep their order.
+  return rows.map((r, i) => ({ r, i })).sort((a, b) => (key(a.r) < key(b.r) ? -1 : key(a.r) > key(b.r) ? 1 : a.i - b.i)).map(({ r }) => JSON.stringify(r));
+}
+
+test('blocks: each scenario in blocks of 25 trials, the last one shorter, in plan order', (t) => {
+  const blocks = planBlocks(['a', 'b'], 60);
+  t.is(BLOCK_TRIALS, 25);
+  t.deepEqual(blocks.map((b) => [b.index, b.scenario, b.n, b.first, b.last]), [
+    [0, 'a', 0, 1, 25], [1, 'a', 1, 26, 50], [2, 'a', 2, 51, 60],
+    [3, 'b', 0, 1, 25], [4, 'b', 1, 26, 50], [5, 'b', 2, 51, 60],
+  ]);
+  t.deepEqual(planBlocks(['a'], 0), []);
+  // Each block's rig has its own seed; the same block, the same seed.
+  t.is(blockSeed(1, 'a', 0), blockSeed(1, 'a', 0));
+  t.is(new Set([blockSeed(1, 'a', 0), blockSeed(1, 'a', 1), blockSeed(1, 'b', 0), blockSeed(2, 'a', 0)]).size, 4);
+});
+
+test('the files are the same on one thread and on three, and the manifest says how the run went', async (t) => {
+  const plan = { rigFile: DEFAULT_RIG, scenarios, trials: 30, seed: 5, epochMs: 0 };
+  const one = tempDir('blocks-1');
+  const three = tempDir('blocks-3');
+  const r1 = await runPlan({ ...plan, outDir: one, jobs: 1 });
+  const r3 = await runPlan({ ...plan, outDir: three, jobs: 3 });
+  for (const f of FILES) t.deepEqual(stable(path.join(three, f)), stable(path.join(one, f)), f);
+  // Rows are written in plan order, not as threads finish.
+  t.deepEqual(readCsv(path.join(three, 'trials.csv')).map((r) => `${r['scenario']}#${r['trial']}`), scenarios.flatMap((s) => Array.from({ length: 30 }, (_, i) => `${s.name}#${i + 1}`)));
+  t.is(r3.simSeconds, r1.simSeconds);
+  t.deepEqual(r3.summary.summaries(), r1.summary.summaries());
+  const manifest = JSON.parse(readFileSync(path.join(three, 'manifest.json'), 'utf8')) as { status: string; settings: { block_trials: number }; trial_blocks: { trials: number; blocks: number; threads: number }; sim_seconds: number };
+  t.is(manifest.status, 'complete');
+  t.is(manifest.settings.block_trials, 25);
+  t.deepEqual(manifest.trial_blocks, { trials: 25, blocks: 4, threads: 3 });
+  // devices.csv sums every block rig's link counters.
+  const devices = readCsv(path.join(three, 'devices.csv'));
+  t.deepEqual(devices, readCsv(path.join(one, 'devices.csv')).map((d, i) => ({ ...d, run_id: devices[i]!['run_id']! })));
+  t.true(devices.every((d) => Number(d['rx']) > 0));
+});
+
+test('a resumed run gives back exactly the rows it lost, even with gaps, and the others stay as they were', async (t) => {
+  const plan = { rigFile: DEFAULT_RIG, scenarios, trials: 30, seed: 9, epochMs: 0 };
+  const whole = tempDir('blocks-whole');
+  await runPlan({ ...plan, outDir: whole });
+  // The run as an abort or a crash can leave it: some trials on disk, with gaps, the rest lost.
+  const cut = tempDir('blocks-cut');
+  cpSync(whole, cut, { recursive: true });
+  // Every third trial is lost, with its rows in every file (a trial's rows are written together).
+  const lost = (scenario: string, trial: string): boolean => scenarios.some((s) => s.name === scenario) && Number(trial) % 3 === 2;
+  for (const f of FILES) {
+    const file = path.join(cut, f);
+    const records = parse(readFileSync(file, 'utf8'), { columns: true, raw: true }) as { record: Record<string, string>; raw: string }[];
+    const header = readFileSync(file, 'utf8').split('\n')[0]!;
+    writeFileSync(file, [header, ...records.filter((r) => !lost(r.record['scenario']!, r.record['trial']!)).map((r) => r.raw.replace(/\n$/, ''))].join('\n') + '\n');
+  }
+  const kept = readCsv(path.join(cut, 'trials.csv'));
+  t.is(kept.length, 40);
+  const manifestFile = path.join(cut, 'manifest.json');
+  writeFileSync(manifestFile, JSON.stringify({ ...JSON.parse(readFileSync(manifestFile, 'utf8')), status: 'running' }));
+  const resume = prepareResume(cut);
+  t.is(resume.records.length, 40);
+  t.deepEqual(resume.repairs, []);
+  const r = await runPlan({ ...plan, resume, outDir: cut });
+  t.false(r.aborted);
+  for (const f of FILES) t.deepEqual(stable(path.join(cut, f)), stable(path.join(whole, f)), f);
+});
