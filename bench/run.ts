@@ -13,8 +13,8 @@
  *      command's write, under full telemetry, over BENCH_BREACHES (default 2,000) breaches.
  *
  * The whole bench runs pinned to one core (taskset, when the machine has it), as ingest must be
- * measured; BENCH_PIN=0 runs it on every core instead (what `npm start` gets: the garbage
- * collector's and the file system's helper threads then use the second core). `npm run bench --
+ * measured; BENCH_PIN=0 runs it on every core instead (what `npm start` gets: a simulated run's
+ * trial blocks then run on one thread per core, harness/blocks.ts). `npm run bench --
  * ingest codecs` runs only the named sections (e2e, devices, codecs, ingest, safety).
  * Environment: BENCH_TRIALS (default 100), BENCH_REPS (default 3), BENCH_PIN (default 1).
  */
@@ -61,7 +61,7 @@ function summary(values: number[], digits = 2): string {
 }
 
 async function endToEnd(): Promise<void> {
-  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions`);
+  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions, trial blocks on ${os.availableParallelism()} thread(s) (one per core it may use)`);
   const ratios: number[] = [];
   const walls: number[] = [];
   const msPerSimS: number[] = [];
