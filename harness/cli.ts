@@ -78,7 +78,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option('-n, --trials <n>', 'trials per scenario').argParser(positiveInt('--trials')).default(20))
     .addOption(new Option('--seed <n>', 'seed: the same seed gives the same initial conditions and, in simulation, the same run').argParser(seedArg).default(1))
     .option('-o, --out <dir>', 'run folder (default: reports/runs/<run-id>)')
-    .addOption(new Option('-j, --jobs <n>', 'threads for a simulated run, which goes in blocks of 25 trials, each on a simulated rig of its own; the results do not depend on it (default: one per core)').argParser(positiveInt('--jobs')))
+    .addOption(new Option('-j, --jobs <n>', 'threads for a simulated run, which goes in blocks of 25 trials, each on a simulated rig of its own; the results do not depend on it (default: one per 150 trials, up to one per core)').argParser(positiveInt('--jobs')))
     .addOption(new Option('--trace <when>', 'raw traces of every device in <run>/traces (candump -L for CAN, timestamped lines for serial); auto: when a real device is in the rig').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--preflight <seconds>', 'watch every link this long before the first trial and stop if a device fails (default: 2 with a real device, 0 on a simulated rig)').argParser(nonNegativeInt('--preflight')))
     .option('--baseline <run-dir>', "build A's run folder: this run (build B) is paired with it trial by trial (same --seed)")

@@ -19,6 +19,9 @@ import type { RunControl, RunOptions, RunResult, SequentialPlan } from './run.ts
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
 
+/** Blocks a thread takes by default: with fewer, starting a worker costs more than it gives (measured). */
+export const BLOCKS_PER_THREAD = 6;
+
 export interface BlockRunPlan {
   loaded: LoadedRig;
   described: RunDescription;
@@ -64,7 +67,9 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
   const byName = new Map(planned.map((s) => [s.name, s]));
   // Worker threads find scenarios by name in the registry: a scenario from elsewhere runs in this thread.
   const threadsCan = planned.every((s) => findScenario(s.name) === s);
-  const jobs = threadsCan ? Math.max(1, options.jobs ?? availableParallelism()) : 1;
+  // A worker thread costs about half a second to start and warm up, as much as one block on a warm
+  // thread: by default a thread per BLOCKS_PER_THREAD blocks, up to one per core.
+  const jobs = !threadsCan ? 1 : Math.max(1, options.jobs ?? Math.min(availableParallelism(), Math.floor(blocks.length / BLOCKS_PER_THREAD)));
 
   let facts: RigFacts | undefined;
   let writeManifest: ((extra: Record<string, unknown>) => void) | undefined;

@@ -77,7 +77,7 @@ export interface RunOptions {
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | false;
   /**
    * Threads that run a simulated run's trial blocks (harness/blocks.ts), this one included;
-   * default: one per core. The results are the same for any number.
+   * default: one per 6 blocks (150 trials), up to one per core. The results are the same for any number.
    */
   jobs?: number;
 }
