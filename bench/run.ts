@@ -61,7 +61,7 @@ function summary(values: number[], digits = 2): string {
 }
 
 async function endToEnd(): Promise<void> {
-  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions, trial blocks on ${os.availableParallelism()} thread(s) (one per core it may use)`);
+  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions, trial blocks on up to ${os.availableParallelism()} thread(s) (one per 6 blocks, up to one per core it may use)`);
   const ratios: number[] = [];
   const walls: number[] = [];
   const msPerSimS: number[] = [];
