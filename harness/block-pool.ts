@@ -157,10 +157,6 @@ export class BlockPool {
     }
   }
 
-  get wasAborted(): boolean {
-    return this.aborted;
-  }
-
   /** The next block to run, in plan order. */
   private take(): BlockState | undefined {
     const s = this.states.find((x) => x.state === 'waiting');
@@ -183,7 +179,6 @@ export class BlockPool {
     const entry = await workerEntry();
     const worker = 'file' in entry ? new Worker(entry.file) : new Worker(entry.eval, { eval: true });
     this.workers.add(worker);
-    let current: BlockState | undefined;
     let up!: () => void;
     const started = new Promise<void>((resolve) => (up = resolve));
     let blockDone: (() => void) | undefined;
@@ -204,16 +199,15 @@ export class BlockPool {
     });
     await started;
     for (let s = this.failure === undefined ? this.take() : undefined; s !== undefined; s = this.failure === undefined ? this.take() : undefined) {
-      current = s;
       const st = s;
-      st.control = { abort: (reason) => post({ kind: 'abort', reason }), stopAfterTrial: (reason) => post({ kind: 'stop', reason }) };
+      st.control = { abort: (reason) => post({ kind: 'abort', reason }) };
       await new Promise<void>((resolve) => {
         blockDone = resolve;
         post({ kind: 'run', job: this.options.job(st.block) });
         if (this.aborted) st.control?.abort(this.abortReason);
       });
       blockDone = undefined;
-      if (current.end === undefined && current.state === 'running') current.state = 'ended';
+      if (st.end === undefined && st.state === 'running') st.state = 'ended';
     }
     this.workers.delete(worker);
     await worker.terminate();

@@ -88,15 +88,14 @@ export interface BlockEnd {
 export type BlockMessage =
   | { kind: 'ready'; index: number; devices: DeviceInfo[] }
   /** One finished trial: its events from trial-start to trial-end, and its signals.csv rows. */
-  | { kind: 'trial'; index: number; trial: number; events: HarnessEvent[]; signals: string }
+  | { kind: 'trial'; index: number; events: HarnessEvent[]; signals: string }
   | { kind: 'notice'; index: number; text: string }
   | BlockEnd
   | { kind: 'failed'; index: number; error: { code: ErrorCode; message: string; hint?: string } };
 
-/** Control of a block in progress (the pool aborts it, or stops it after the trial in progress). */
+/** Control of a block in progress: the pool aborts it (Ctrl-C, or its results are not needed). */
 export interface BlockControl {
   abort(reason: string): void;
-  stopAfterTrial(reason: string): void;
 }
 
 /**
@@ -120,7 +119,7 @@ export async function runBlock(job: BlockJob, scenario: ScenarioDef, send: (m: B
       events.push(e);
       const rows = signals.observe(e, job.runId);
       if (e.type !== 'trial-end') return;
-      if (!onDisk.has(e.record.trial)) send({ kind: 'trial', index, trial: e.record.trial, events, signals: rows ?? '' });
+      if (!onDisk.has(e.record.trial)) send({ kind: 'trial', index, events, signals: rows ?? '' });
       events = [];
     });
     let runner: Runner | undefined;

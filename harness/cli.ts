@@ -21,7 +21,6 @@ import { DexhilError } from './errors.ts';
 import { prepareResume } from './resume.ts';
 import { harnessVersion } from './run-folder.ts';
 import { DEFAULT_RIG, runPlan, type RunControl, type RunOptions } from './run.ts';
-import type { Runner } from './runner.ts';
 import type { HarnessEvent } from './events.ts';
 import { FleetWorker, fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
 import { publicUrl, type MqttSettings } from './mqtt.ts';

@@ -1,9 +1,8 @@
 /**
- * The rig: named devices plus the clock, built from a rig config by the rig factory. This is the
- * one place that decides simulated versus real (DESIGN.md); scenarios see the Rig, never a
+ * The rig: named devices plus the clock, built from a rig config by the rig factory. Simulated
+ * versus real is decided here and in harness/rig-plan.ts, which resolves `auto` (DESIGN.md); scenarios see the Rig, never a
  * transport, and drivers never know whether a peer or hardware answers them.
  */
-import { existsSync } from 'node:fs';
 import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmDriver } from '../drivers/arm/driver.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
@@ -21,10 +20,10 @@ import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
 import { emptyStats, forceMagnitudeN, type CanTrace, type DeviceInfo, type LineTrace, type LinkStats, type RigMode, type TransportKind } from '../drivers/types.ts';
 import { RealClock, VirtualClock, type Clock } from './clock.ts';
 import type { DeviceConfig, LoadedRig } from './config.ts';
+import { lacksIn, resolveRig, type DeviceNeed } from './rig-plan.ts';
 import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
 import { DexhilError } from './errors.ts';
 
-export type DeviceNeed = 'arm' | 'hand' | 'wrist_ft' | 'table_ft';
 
 export interface SensorEntry {
   name: string;
@@ -102,71 +101,13 @@ export interface TraceSink {
   lines(device: string): LineTrace | undefined;
 }
 
-/** How one configured device will be reached, once `auto` is resolved. */
-interface Resolved {
-  transport: TransportKind;
-  /** Why an `auto` device runs simulated. */
-  fallback?: string;
-}
-
-function resolveTransport(name: string, dev: DeviceConfig): Resolved {
-  if (dev.transport !== 'auto') return { transport: dev.transport };
-  if (dev.kind === 'arm') {
-    if (dev.iface !== undefined && existsSync(`/sys/class/net/${dev.iface}`)) return { transport: 'socketcan' };
-    if (dev.port !== undefined && existsSync(dev.port)) return { transport: 'slcan' };
-    const looked = [dev.iface === undefined ? undefined : `interface ${dev.iface}`, dev.port === undefined ? undefined : `port ${dev.port}`].filter((x) => x !== undefined).join(' or ');
-    return { transport: 'sim', fallback: `devices.${name}: transport auto: no ${looked}, using the simulated ${name}` };
-  }
-  if (dev.port !== undefined && existsSync(dev.port)) return { transport: 'serial' };
-  return { transport: 'sim', fallback: `devices.${name}: transport auto: no port ${dev.port ?? '(none)'}, using the simulated ${name}` };
-}
-
-/**
- * Whether a rig built from `config` has what a scenario needs; the reason when it does not. Every
- * configured device is in a built rig (a device that cannot start stops the build), so the config
- * answers this before any device is opened.
- */
-export function lacksIn(config: LoadedRig['config'], needs: readonly DeviceNeed[]): string | undefined {
-  const devices = Object.values(config.devices);
-  const arm = devices.find((d) => d.kind === 'arm');
-  const ft = (mount: 'wrist' | 'table'): boolean => devices.some((d) => d.kind === 'ft' && d.mount === mount);
-  const missing = needs.filter((n) => (n === 'arm' ? !arm : n === 'hand' ? !devices.some((d) => d.kind === 'hand') : n === 'wrist_ft' ? !ft('wrist') : !ft('table')));
-  if (missing.length > 0) return `rig ${config.rig.id} has no ${missing.join(', ')}`;
-  if (needs.includes('arm') && arm?.kind === 'arm' && arm.joints < 6) return `needs an arm with at least 6 joints, ${config.rig.id} has ${arm.joints}`;
-  return undefined;
-}
-
-/** A plan's scenarios split into those a rig built from `config` can run and those it cannot (with why). */
-export function scenariosFor<S extends { name: string; needs: readonly DeviceNeed[] }>(config: LoadedRig['config'], scenarios: readonly S[]): { runnable: S[]; skipped: { name: string; reason: string }[] } {
-  const runnable: S[] = [];
-  const skipped: { name: string; reason: string }[] = [];
-  for (const s of scenarios) {
-    const reason = lacksIn(config, s.needs) ?? (s.needs.length === 0 && Object.keys(config.devices).length === 0 ? 'the rig has no devices' : undefined);
-    if (reason === undefined) runnable.push(s);
-    else skipped.push({ name: s.name, reason });
-  }
-  return { runnable, skipped };
-}
-
-/**
- * What every device of a config will run as once `auto` is resolved (a missing port means the
- * simulated device), and the notices that resolution gives. A rig of simulated devices only runs
- * on the virtual clock.
- */
-export function resolveRig(loaded: LoadedRig): { simulatedOnly: boolean; notices: string[] } {
-  const resolved = Object.entries(loaded.config.devices).map(([name, dev]) => resolveTransport(name, dev));
-  return { simulatedOnly: resolved.every((r) => r.transport === 'sim'), notices: resolved.flatMap((r) => (r.fallback === undefined ? [] : [r.fallback])) };
-}
-
 /** Builds and starts a rig from a loaded config. A failed start tears down what was started. */
 export async function createRig(loaded: LoadedRig, options: CreateRigOptions): Promise<Rig> {
   const { config, profile, cell } = loaded;
-  const resolved = Object.fromEntries(Object.entries(config.devices).map(([name, dev]) => [name, resolveTransport(name, dev)]));
-  const notices = Object.values(resolved).flatMap((r) => (r.fallback === undefined ? [] : [r.fallback]));
+  const { transports: resolved, notices, simulatedOnly } = resolveRig(loaded);
   for (const n of notices) options.notice?.(n);
   // Hardware runs in wall time; a rig of simulated devices only runs on the virtual clock.
-  const anyReal = Object.values(resolved).some((r) => r.transport !== 'sim');
-  const clock: Clock = anyReal ? new RealClock() : new VirtualClock(options.epochMs === undefined ? {} : { epochMs: options.epochMs });
+  const clock: Clock = !simulatedOnly ? new RealClock() : new VirtualClock(options.epochMs === undefined ? {} : { epochMs: options.epochMs });
   options.traces?.start(clock);
   const rng = new Rng(options.seed).fork('rig');
   const homeQ = homeOf(loaded);

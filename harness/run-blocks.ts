@@ -5,7 +5,7 @@
  * for any number of threads.
  */
 import { availableParallelism } from 'node:os';
-import type { DeviceInfo, LinkStats } from '../drivers/types.ts';
+import { emptyStats, type DeviceInfo, type LinkStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { SignalRecorder } from '../reports/signals.ts';
 import { findScenario } from '../scenarios/index.ts';
@@ -13,7 +13,8 @@ import { BlockPool } from './block-pool.ts';
 import { planBlocks } from './blocks.ts';
 import type { LoadedRig } from './config.ts';
 import { EventBus, type RunInfo, type TrialRecord } from './events.ts';
-import { createRig, resolveRig, scenariosFor } from './rig.ts';
+import { createRig } from './rig.ts';
+import { resolveRig, scenariosFor } from './rig-plan.ts';
 import { closeRunFolder, deviceHealth, manifestWriter, writeStartingManifest, type RigFacts, type RunDescription } from './run-folder.ts';
 import type { RunControl, RunOptions, RunResult, SequentialPlan } from './run.ts';
 import type { ScenarioDef } from './scenario.ts';
@@ -155,7 +156,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
   const reconnects: Record<string, number> = {};
   for (const end of result.ends) {
     for (const [name, st] of Object.entries(end.linkStats)) {
-      const sum = (linkStats[name] ??= { rx: 0, tx: 0, crcErrors: 0, seqGaps: 0, malformed: 0, reboots: 0 });
+      const sum = (linkStats[name] ??= emptyStats());
       for (const k of Object.keys(sum) as (keyof LinkStats)[]) sum[k] += st[k];
     }
     for (const [name, n] of Object.entries(end.reconnects)) reconnects[name] = (reconnects[name] ?? 0) + n;

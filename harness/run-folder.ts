@@ -72,7 +72,6 @@ export interface RigFacts {
 export interface RunDescription {
   dir: string;
   runId: string;
-  rigFile: string;
   loaded: LoadedRig;
   settings: RunSettings;
   resume: ResumeState | undefined;
@@ -94,7 +93,7 @@ export function manifestWriter(run: RunDescription, rig: RigFacts, info: RunInfo
       harness: { name: 'dexhil', version: run.version, commit: run.commit },
       run_id: run.runId,
       rig_id: rig.id,
-      rig_file: path.resolve(run.rigFile),
+      rig_file: settings.rig_file,
       rig_mode: rig.mode,
       clock: rig.clock,
       seed: settings.seed,

@@ -18,7 +18,8 @@ import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
 import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
 import { MqttLink, publicUrl, type MqttCounters, type MqttSettings } from './mqtt.ts';
-import { createRig, resolveRig, scenariosFor } from './rig.ts';
+import { createRig } from './rig.ts';
+import { resolveRig, scenariosFor } from './rig-plan.ts';
 import { Runner } from './runner.ts';
 import { superviseRig } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
@@ -167,7 +168,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
   };
   const blockTrials = blockTrialsOf(options, loaded);
   if (blockTrials !== undefined) settings.block_trials = blockTrials;
-  const described: RunDescription = { dir, runId, rigFile: options.rigFile, loaded, settings, resume, version, commit };
+  const described: RunDescription = { dir, runId, loaded, settings, resume, version, commit };
   if (blockTrials !== undefined) return runBlocks(options, { loaded, described, sequential, blockTrials }, control);
   if (options.feed !== undefined && options.mqtt === undefined) throw new DexhilError('USAGE', 'a fleet worker takes its trials over MQTT: it needs a broker');
   // MQTT before any device: a bad option is said at once, and the rig shows online during bring-up.

@@ -4,7 +4,8 @@
  * Scenarios see only the Rig and the StageContext below.
  */
 import type { TaskName } from '../drivers/sim/world/index.ts';
-import type { DeviceNeed, Rig } from './rig.ts';
+import type { DeviceNeed } from './rig-plan.ts';
+import type { Rig } from './rig.ts';
 
 /** The task was not done (a verdict, not a fault). `label` names what went wrong. */
 export class TaskFailure extends Error {
