@@ -10,18 +10,15 @@
  * - An abort (Ctrl-C) stops every block at once: each trial in progress ends aborted, and every
  *   trial that finished is given back, in plan order.
  */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { BUNDLED, bundle } from '../bin/bundle.js';
 import type { DeviceInfo } from '../drivers/types.ts';
 import { runBlock, type Block, type BlockControl, type BlockEnd, type BlockJob, type BlockMessage } from './blocks.ts';
 import { DexhilError } from './errors.ts';
 import type { HarnessEvent, TrialRecord } from './events.ts';
 import type { ScenarioDef } from './scenario.ts';
-import type { ToWorker } from './block-worker.ts';
+import type { runNamedBlock, ToWorker } from './block-worker.ts';
 
 export interface PoolOptions {
   blocks: readonly Block[];
@@ -62,57 +59,33 @@ interface BlockState {
 }
 
 /**
- * The code a worker thread runs. A worker must load the harness's TypeScript again; through tsx's
- * loader that takes about 0.7 s of both cores, as long as a few blocks. So the worker module is
- * bundled once a run with esbuild (the compiler tsx itself uses, about 40 ms) into one file beside
- * the packages it imports, and a worker starts in about 0.3 s. Each module keeps its own
- * `import.meta.url`, so files found relative to it (the KCD, the socketcan addon) are found as
- * under tsx. Where the bundle cannot be written, workers start through tsx.
+ * The code that runs blocks, in worker threads and in this one: the bundle's (bin/bundle.js). A
+ * worker that loaded the harness's TypeScript through tsx would take about 0.7 s of both cores to
+ * start, as long as a few blocks; from the bundle it starts in about 0.3 s. This thread runs its
+ * blocks from the bundle too when the run itself was loaded through tsx (tests, `npm run bench`).
+ * Where the bundle cannot be built or written, blocks run through tsx, and the run says so;
+ * with DEXHIL_FROM_SOURCES=1 they do so without a word.
  */
-let workerCode: Promise<{ file: URL } | { eval: string }> | undefined;
+type BlockCode = { file: URL } | { sources: true; failed?: string };
 
-function workerEntry(): Promise<{ file: URL } | { eval: string }> {
-  workerCode ??= bundleWorker().catch(() => {
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./block-worker.ts', import.meta.url).href;
-    return { eval: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });` };
-  });
-  return workerCode;
-}
-
-async function bundleWorker(): Promise<{ file: URL }> {
-  const esbuild = await import('esbuild');
-  const keepOwnUrl: import('esbuild').Plugin = {
-    name: 'own-import-meta-url',
-    setup(build) {
-      build.onLoad({ filter: /\.ts$/ }, async (args) => ({
-        contents: (await readFile(args.path, 'utf8')).replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
-        loader: 'ts',
-      }));
-    },
-  };
-  const out = await esbuild.build({
-    entryPoints: [fileURLToPath(new URL('./block-worker.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    write: false,
-    logLevel: 'silent',
-    plugins: [keepOwnUrl],
-  });
-  const code = out.outputFiles[0]!.text;
-  // Beside node_modules, so the bundle's package imports resolve; named by content, so runs share it.
-  const dir = fileURLToPath(new URL('../node_modules/.cache/dexhil/', import.meta.url));
-  const file = path.join(dir, `block-worker-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
-  if (!existsSync(file)) {
-    await mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, code);
-    await rename(tmp, file);
+async function bundledBlockCode(): Promise<BlockCode> {
+  if (process.env.DEXHIL_FROM_SOURCES === '1') return { sources: true };
+  try {
+    return { file: (await bundle())['block-worker'] };
+  } catch (err) {
+    return { sources: true, failed: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
   }
-  return { file: pathToFileURL(file) };
 }
+
+/** Worker code that loads the block code through tsx (when it could not be bundled). */
+function throughTsx(): string {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./block-worker.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+}
+
+/** Runs one block and tells `send` as it goes (harness/blocks.ts); never throws. */
+type RunBlockFn = (job: BlockJob, send: (m: BlockMessage) => void, onControl: (c: BlockControl) => void) => Promise<void>;
 
 export class BlockPool {
   private readonly states: BlockState[];
@@ -132,8 +105,10 @@ export class BlockPool {
   /** Runs every block; resolves when all have ended and their trials were given back. Never rejects. */
   async run(): Promise<PoolResult> {
     const helpers = Math.max(0, Math.min(this.options.jobs, this.states.length) - 1);
+    const code = await bundledBlockCode();
+    if ('sources' in code && code.failed !== undefined) this.options.onNotice(`trial blocks run through tsx, more slowly: their code could not be bundled (${code.failed})`);
     try {
-      await Promise.all([this.runHere(), ...Array.from({ length: helpers }, () => this.runWorker())]);
+      await Promise.all([this.runHere(code), ...Array.from({ length: helpers }, () => this.runWorker(code))]);
     } finally {
       await Promise.all([...this.workers].map((w) => w.terminate()));
     }
@@ -164,10 +139,23 @@ export class BlockPool {
     return s;
   }
 
-  private async runHere(): Promise<void> {
+  /** The block code for this thread: the bundle's, or the code loaded through tsx. */
+  private async hereCode(code: BlockCode): Promise<RunBlockFn> {
+    const loaded: RunBlockFn = (job, send, onControl) => runBlock(job, this.options.scenario(job.block.scenario), send, onControl);
+    if (BUNDLED || 'sources' in code) return loaded;
+    try {
+      return ((await import(code.file.href)) as { runNamedBlock: typeof runNamedBlock }).runNamedBlock;
+    } catch (err) {
+      this.options.onNotice(`trial blocks run through tsx, more slowly: their bundle ${fileURLToPath(code.file)} did not load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+      return loaded;
+    }
+  }
+
+  private async runHere(code: BlockCode): Promise<void> {
+    const run = await this.hereCode(code);
     for (let s = this.take(); s !== undefined; s = this.take()) {
       const st = s;
-      await runBlock(this.options.job(st.block), this.options.scenario(st.block.scenario), (m) => this.onMessage(m), (c) => {
+      await run(this.options.job(st.block), (m) => this.onMessage(m), (c) => {
         st.control = c;
         if (this.aborted) c.abort(this.abortReason);
         else if (st.cancelled !== undefined) c.abort(st.cancelled);
@@ -175,9 +163,8 @@ export class BlockPool {
     }
   }
 
-  private async runWorker(): Promise<void> {
-    const entry = await workerEntry();
-    const worker = 'file' in entry ? new Worker(entry.file) : new Worker(entry.eval, { eval: true });
+  private async runWorker(code: BlockCode): Promise<void> {
+    const worker = 'file' in code ? new Worker(code.file) : new Worker(throughTsx(), { eval: true });
     this.workers.add(worker);
     let up!: () => void;
     const started = new Promise<void>((resolve) => (up = resolve));
