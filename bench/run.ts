@@ -2,8 +2,9 @@
  * `npm run bench`: how fast the simulated rig runs, measured with repetitions (machines here are
  * shared and noisy, so medians and ranges are reported, never a single timing).
  *
- *   1. End to end: the three task scenarios x TRIALS trials on fixtures/rigs/sim.yaml, REPS times;
- *      simulated seconds covered / wall seconds, and wall milliseconds per simulated second.
+ *   1. End to end: `dexhil run` of the three task scenarios x TRIALS trials on fixtures/rigs/sim.yaml,
+ *      REPS times, each a fresh process; simulated seconds covered / wall seconds of the run (as its
+ *      summary says), wall milliseconds per simulated second, and the whole command's wall time.
  *   2. Where the time goes: wall ms per simulated second of an idle rig, device by device
  *      (arm holding, hand, wrist F/T, table F/T), and of the arm while it moves.
  *   3. Codecs: microseconds per arm frame encode/decode and per serial line encode/decode.
@@ -26,9 +27,8 @@ import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
 import { decodeLine, encodeLine } from '../drivers/line-codec.ts';
 import { loadRig } from '../harness/config.ts';
 import { createRig } from '../harness/rig.ts';
-import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
+import { DEFAULT_RIG } from '../harness/run.ts';
 import { quantile } from '../harness/stats.ts';
-import { findScenario } from '../scenarios/index.ts';
 import { ingest } from './ingest.ts';
 import { safetyReaction } from './safety.ts';
 
@@ -61,23 +61,31 @@ function summary(values: number[], digits = 2): string {
 }
 
 async function endToEnd(): Promise<void> {
-  console.log(`1. ${TASKS.join(' + ')}, ${TRIALS} trials each, sim rig, ${REPS} repetitions, trial blocks on up to ${os.availableParallelism()} thread(s) (one per 6 blocks, up to one per core it may use)`);
+  console.log(`1. dexhil run ${TASKS.join(',')} --trials ${TRIALS}, sim rig, ${REPS} repetitions, each a fresh process as a user runs it; trial blocks on up to ${os.availableParallelism()} thread(s) (one per 6 blocks, up to one per core it may use)`);
+  spawnSync(process.execPath, ['bin/dexhil.js', 'list'], { stdio: 'ignore' }); // (re)builds the bundle, if a source changed
   const ratios: number[] = [];
   const walls: number[] = [];
+  const commands: number[] = [];
   const msPerSimS: number[] = [];
   for (let rep = 0; rep < REPS; rep++) {
     const out = mkdtempSync(path.join(os.tmpdir(), 'dexhil-bench-'));
     try {
-      const r = await runPlan({ rigFile: DEFAULT_RIG, scenarios: TASKS.map((n) => findScenario(n)!), trials: TRIALS, seed: 1, outDir: out, epochMs: 0 });
-      ratios.push(r.simSeconds / r.wallSeconds);
-      walls.push(r.wallSeconds);
-      msPerSimS.push((1000 * r.wallSeconds) / r.simSeconds);
-      console.log(`   rep ${rep + 1}: ${r.simSeconds.toFixed(1)} simulated s in ${r.wallSeconds.toFixed(2)} wall s`);
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, ['bin/dexhil.js', 'run', '--scenario', TASKS.join(','), '--trials', String(TRIALS), '--seed', '1', '--out', path.join(out, 'run'), '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const command = (performance.now() - t0) / 1000;
+      if (r.status !== 0) throw new Error(`dexhil run exited ${r.status}: ${r.stderr}`);
+      const { sim_seconds: sim, wall_seconds: wall } = JSON.parse(r.stdout) as { sim_seconds: number; wall_seconds: number };
+      ratios.push(sim / wall);
+      walls.push(wall);
+      commands.push(command);
+      msPerSimS.push((1000 * wall) / sim);
+      console.log(`   rep ${rep + 1}: ${sim.toFixed(1)} simulated s in ${wall.toFixed(2)} wall s (the whole command ${command.toFixed(2)} s)`);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   }
-  console.log(`   wall s:                   ${summary(walls)}`);
+  console.log(`   wall s (the run):         ${summary(walls)}`);
+  console.log(`   wall s (the command):     ${summary(commands)}`);
   console.log(`   simulated s / wall s:     ${summary(ratios, 0)}`);
   console.log(`   wall ms per simulated s:  ${summary(msPerSimS, 3)}`);
 }

@@ -36,15 +36,16 @@ function wholeLines(file: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
-const TRIALS = 25; // a scenario; zipper and toilet-paper, so 50 in all
 for (const label of ['at a random time', 'after a random number of trials'] as const) {
   test(`kill -9 ${label}, then --resume: each trial once, earlier rows unchanged`, async (t) => {
     const dir = path.join(tempDir('resume'), 'run');
-    const trials = TRIALS;
+    // Trials a scenario (zipper and toilet-paper). At a random time: anywhere from start-up (a few
+    // tenths of a second) on, in a run long enough (several seconds) that most kills land in it;
+    // or mid-run, once k trials are on disk.
+    const trials = label === 'at a random time' ? 100 : 25;
     const trialsFile = path.join(dir, 'trials.csv');
-    // Anywhere from start-up (about a second) on; or mid-run, once k trials are on disk.
-    const atMs = 300 + Math.floor(Math.random() * 2500);
-    const atRows = 1 + Math.floor(Math.random() * (2 * TRIALS - 2));
+    const atMs = 150 + Math.floor(Math.random() * 2000);
+    const atRows = 1 + Math.floor(Math.random() * (2 * trials - 2));
     await killWhen(['run', '-q', '-s', 'zipper', 'toilet-paper', '-n', String(trials), '--out', dir], (ms) => (label === 'at a random time' ? ms >= atMs : rowsOn(trialsFile) >= atRows));
     t.log(`killed ${label === 'at a random time' ? `after ${atMs} ms` : `at ${atRows} trials`} with ${rowsOn(trialsFile)} trials on disk`);
     const before = wholeLines(path.join(dir, 'trials.csv'));
