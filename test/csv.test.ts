@@ -7,7 +7,8 @@ import { findScenario } from '../scenarios/index.ts';
 import { tempDir } from './helpers.ts';
 import { parse } from 'csv-parse/sync';
 import { correctionRow, stepRow, trialRow } from '../reports/columns.ts';
-import { toCsv } from '../reports/csv-recorder.ts';
+import { CsvRecorder, toCsv } from '../reports/csv-recorder.ts';
+import type { AttemptRecord, TrialRecord } from '../harness/events.ts';
 
 const ctx = { runId: 'run-1', rigId: 'sim-bench', rigMode: 'arm=sim;hand=sim', firmware: 'arm=1.4.2;hand==cmd|calc' };
 
@@ -42,4 +43,34 @@ test('device strings that look like spreadsheet formulas reach devices.csv escap
   const rows = parse(readFileSync(path.join(out, 'devices.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
   t.is(rows.find((r) => r['device'] === 'hand')!['model'], "'=cmd|' /C calc'!A0");
   t.true(rows.filter((r) => r['kind'] === 'ft').every((r) => r['serial']!.startsWith("'@SUM(A1)")));
+});
+
+test('trial rows wait up to syncEveryMs to go to disk together, always after their details, and all by the close', async (t) => {
+  const dir = tempDir('sync');
+  const trial = (n: number): TrialRecord => ({ scenario: 'zipper', scenarioVersion: '1.0.0', trial: n, icId: 'ic', seed: 7, outcome: 'pass', success: true, firstAttemptSuccess: true, stagesReached: 1, stagesTotal: 1, rubricScore: 1, failureLabel: '', faultDomain: '', corrections: {}, startMs: 0, durationMs: 10, timeoutMs: 1000, peakForceN: 1, wallStartMs: 0, wallMs: 1 });
+  const step = (n: number): AttemptRecord => ({ scenario: 'zipper', trial: n, stage: 'pull', stageIndex: 0, attempt: 1, startMs: 0, durationMs: 10, outcome: 'done', failureLabel: '', measurements: [] });
+  const rowsIn = (file: string): number[] => (parse(readFileSync(path.join(dir, file), 'utf8'), { columns: true }) as Record<string, string>[]).map((r) => Number(r['trial']));
+  const write = (csv: CsvRecorder, n: number): void => csv.writeTrial(ctx, trial(n), [step(n)], []);
+
+  const each = new CsvRecorder(path.join(dir), () => '', false);
+  each.start(ctx);
+  write(each, 1);
+  write(each, 2);
+  t.deepEqual(rowsIn('trials.csv'), [1, 2], 'by default each trial row is on disk when the trial is written');
+  each.close();
+
+  const batched = new CsvRecorder(dir, () => '', true, 60);
+  batched.start(ctx);
+  write(batched, 3); // the first goes at once
+  write(batched, 4);
+  write(batched, 5);
+  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3]);
+  t.deepEqual(rowsIn('steps.csv'), [1, 2, 3, 4, 5], 'details are written at once');
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5], 'held rows go to disk within syncEveryMs');
+  write(batched, 6); // long enough since the last sync: at once
+  write(batched, 7);
+  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5, 6]);
+  batched.close();
+  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5, 6, 7], 'the close writes what is held');
 });
