@@ -16,7 +16,8 @@ import { EventBus, type RunInfo, type TrialRecord } from './events.ts';
 import { createRig } from './rig.ts';
 import { resolveRig, scenariosFor } from './rig-plan.ts';
 import { closeRunFolder, deviceHealth, manifestWriter, writeStartingManifest, type RigFacts, type RunDescription } from './run-folder.ts';
-import type { RunControl, RunOptions, RunResult, SequentialPlan } from './run.ts';
+import type { RunControl, RunOptions, RunResult } from './run.ts';
+import type { SequentialPlan } from './sequential-plan.ts';
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
 
@@ -58,9 +59,8 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
   const stopRules = new Map<string, (r: TrialRecord) => boolean>();
   const planned: ScenarioDef[] = [];
   for (const s of runnable) {
-    const stopAfter = sequential?.stopAfter(s.name, options.trials);
-    const before = (resume?.records ?? []).filter((r) => r.scenario === s.name).sort((x, y) => x.trial - y.trial);
-    if (before.some((r) => stopAfter?.(r) === true)) continue;
+    const stopAfter = sequential?.stopAfter(s.name, options.trials, resume?.records);
+    if (stopAfter === 'decided') continue;
     if (stopAfter !== undefined) stopRules.set(s.name, stopAfter);
     planned.push(s);
   }

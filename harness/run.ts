@@ -8,7 +8,7 @@ import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { SignalRecorder } from '../reports/signals.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
 import { loadRun } from '../analysis/compare.ts';
-import { Sprt, type SprtDecision, type SprtDesign } from '../analysis/sequential.ts';
+import type { SprtDesign } from '../analysis/sequential.ts';
 import { BLOCK_TRIALS } from './blocks.ts';
 import { loadRig, type LoadedRig } from './config.ts';
 import { runBlocks } from './run-blocks.ts';
@@ -25,6 +25,7 @@ import { superviseRig } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
 import type { TrialFeed } from './fleet.ts';
 import { OperatorDesk, TerminalPlace } from './operator.ts';
+import { sequentialPlan, type SequentialResult } from './sequential-plan.ts';
 import { SummaryCollector } from './summary.ts';
 
 export const DEFAULT_RIG = path.join(ROOT, 'fixtures/rigs/sim.yaml');
@@ -88,9 +89,6 @@ export interface RunControl {
   abort(reason: string): void;
 }
 
-/** The sequential test of each scenario against a baseline run (see sequentialPlan). */
-export type SequentialPlan = ReturnType<typeof sequentialPlan>;
-
 /**
  * Trials per block when the run goes in trial blocks (harness/blocks.ts), else undefined. A run
  * goes in blocks when all its devices are simulated in this process and nothing outside follows
@@ -116,19 +114,6 @@ function blockTrialsOf(options: RunOptions, loaded: LoadedRig): number | undefin
     return went;
   }
   return oneRig.length === 0 && resolveRig(loaded).simulatedOnly ? BLOCK_TRIALS : undefined;
-}
-
-/** What the sequential test decided for one scenario. */
-export interface SequentialResult {
-  scenario: string;
-  decision: SprtDecision | 'undecided';
-  /** Why it stopped: the boundary crossed, the maximum trial count, or the baseline's last trial. */
-  stoppedBy: 'upper boundary' | 'lower boundary' | 'maximum trials' | 'baseline exhausted' | 'run aborted';
-  trials: number;
-  pairs: number;
-  bWorse: number;
-  bBetter: number;
-  llr: number;
 }
 
 export interface RunResult {
@@ -282,10 +267,8 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     }
     for (const s of options.feed === undefined ? runnable : []) {
       if (runner.wasAborted) break;
-      const stopAfter = sequential?.stopAfter(s.name, options.trials);
-      // Resuming: the trials on disk count, also for the sequential test, which may have decided.
-      const before = (resume?.records ?? []).filter((r) => r.scenario === s.name).sort((x, y) => x.trial - y.trial);
-      if (before.some((r) => stopAfter?.(r) === true)) continue;
+      const stopAfter = sequential?.stopAfter(s.name, options.trials, resume?.records);
+      if (stopAfter === 'decided') continue;
       await runner.runScenario(s, options.trials, options.seed, stopAfter, resume?.done.get(s.name));
     }
   } finally {
@@ -337,71 +320,5 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
     aborted: runner.wasAborted,
     ...(runner.stoppedBecause === undefined ? {} : { stoppedBecause: runner.stoppedBecause }),
     ...(sequential === undefined ? {} : { sequential: sequential.report(options.trials, runner.wasAborted).scenarios }),
-  };
-}
-
-/**
- * The sequential test of each scenario against the baseline run: its trials by initial-condition
- * id, one Sprt a scenario, and the stop rule the runner asks after each trial.
- * @throws DexhilError USAGE when the baseline cannot be paired with this run.
- */
-function sequentialPlan(baseline: NonNullable<RunOptions['baseline']>, seed: number, scenarios: readonly ScenarioDef[]) {
-  const base = loadRun(baseline.dir, '--baseline');
-  if (base.seed !== undefined && base.seed !== seed) {
-    throw new DexhilError('USAGE', `--baseline ${baseline.dir} ran with seed ${base.seed}, this run with seed ${seed}: trials pair by initial condition only with the same seed`, { hint: `add --seed ${base.seed}` });
-  }
-  for (const s of scenarios) {
-    const v = base.trials.find((r) => r.scenario === s.name)?.version;
-    if (v !== undefined && v !== s.version) throw new DexhilError('USAGE', `--baseline: scenario ${s.name} is version ${v} there and ${s.version} here; trials of different versions cannot be paired`);
-  }
-  interface ScenarioTest {
-    sprt: Sprt;
-    trials: number;
-    stoppedBy?: SequentialResult['stoppedBy'];
-  }
-  const state = new Map<string, ScenarioTest>();
-  return {
-    stopAfter(scenario: string, maxTrials: number): ((r: TrialRecord) => boolean) | undefined {
-      const baseRows = new Map(base.trials.filter((r) => r.scenario === scenario).map((r) => [r.icId, r]));
-      if (baseRows.size === 0) return undefined; // not in the baseline: run it in full, nothing to pair
-      const st: ScenarioTest = { sprt: new Sprt(baseline.design), trials: 0 };
-      state.set(scenario, st);
-      const lastBaseTrial = Math.max(...[...baseRows.values()].map((r) => r.trial));
-      return (r) => {
-        st.trials = r.trial;
-        const a = baseRows.get(r.icId);
-        const judged = (o: string): boolean => o === 'pass' || o === 'fail';
-        if (a !== undefined && judged(a.outcome) && judged(r.outcome)) st.sprt.add(a.success, r.success);
-        if (st.sprt.decision !== undefined) {
-          st.stoppedBy = st.sprt.decision === 'regression' ? 'upper boundary' : 'lower boundary';
-          return baseline.stopWhenDecided;
-        }
-        if (r.trial >= maxTrials) st.stoppedBy = 'maximum trials';
-        else if (r.trial >= lastBaseTrial) {
-          st.stoppedBy = 'baseline exhausted';
-          return true;
-        }
-        return false;
-      };
-    },
-    report(maxTrials: number, aborted: boolean) {
-      const b = new Sprt(baseline.design).bounds;
-      return {
-        rule: 'Wald SPRT on discordant pairs, paired by initial-condition id with the baseline run',
-        baseline: path.resolve(baseline.dir),
-        design: { ...baseline.design, theta1: b.theta1, upper: b.upper, lower: b.lower, maxTrials },
-        stop_when_decided: baseline.stopWhenDecided,
-        scenarios: [...state.entries()].map(([scenario, st]): SequentialResult => ({
-          scenario,
-          decision: st.sprt.decision ?? 'undecided',
-          stoppedBy: st.stoppedBy ?? (aborted ? 'run aborted' : 'maximum trials'),
-          trials: st.trials,
-          pairs: st.sprt.pairs,
-          bWorse: st.sprt.bWorse,
-          bBetter: st.sprt.bBetter,
-          llr: Number(st.sprt.llr.toFixed(6)),
-        })),
-      };
-    },
   };
 }

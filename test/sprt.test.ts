@@ -4,7 +4,7 @@
  * alpha 0.05, power 0.8).
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readCsv, runCli, tempDir } from './helpers.ts';
 import { DEFAULT_SPRT, Sprt, sprtBounds } from '../analysis/sequential.ts';
@@ -76,6 +76,19 @@ test('run --baseline --stop-when-decided: the regression build stops early with 
   // compare says the early stop is the verdict.
   const c = await runCli(['compare', base, cand]);
   t.regex(c.out, /run B stopped toilet-paper after \d+ trials when its sequential test decided "regression"/);
+
+  // Resumed with its decision on disk: nothing more runs.
+  const trialsFile = path.join(cand, 'trials.csv');
+  const decided = readFileSync(trialsFile, 'utf8');
+  writeFileSync(path.join(dir, 'decided.csv'), decided);
+  t.is((await runCli(['run', '--resume', cand, '-q'])).code, 1);
+  t.is(readFileSync(trialsFile, 'utf8'), decided);
+  // Resumed with the last three trials lost: the trials on disk count first, and the test decides again at the same trial
+  // (the same rows but for the wall clock's).
+  const lines = decided.trimEnd().split('\n');
+  writeFileSync(trialsFile, `${lines.slice(0, -3).join('\n')}\n`);
+  t.is((await runCli(['run', '--resume', cand, '-q'])).code, 1);
+  t.deepEqual(readCsv(trialsFile).map(({ run_id: _, wall_ms: __, started_at: ___, ...row }) => row), readCsv(path.join(dir, 'decided.csv')).map(({ run_id: _, wall_ms: __, started_at: ___, ...row }) => row));
 });
 
 test('run --baseline refuses what cannot be paired: another seed, or --stop-when-decided alone (exit 2)', async (t) => {
