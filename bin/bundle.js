@@ -6,7 +6,7 @@
 //
 // Plain JavaScript, because it runs before any TypeScript can be loaded. Types: bin/bundle.d.ts.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,6 +17,8 @@ export const ENTRIES = { cli: 'harness/cli.ts', 'block-worker': 'harness/block-w
 /** Beside node_modules, so the bundles' package imports resolve as the sources' do. */
 const CACHE = process.env.DEXHIL_CACHE_DIR ?? path.join(ROOT, 'node_modules', '.cache', 'dexhil');
 const INDEX = path.join(CACHE, 'bundle.json');
+/** How long a bundle of earlier code is kept. */
+const KEEP_OLD_MS = 3600_000;
 // Not written out whole: the plugin below would rewrite this very text when the bundler itself is bundled.
 const META_URL = /\bimport\.meta\.url\b/g;
 
@@ -93,10 +95,13 @@ async function build() {
   const index = { dir: name, entries: Object.fromEntries(Object.keys(ENTRIES).map((e) => [e, `${e}.mjs`])), inputs, inputsHash: hashInputs(inputs) };
   writeFileSync(`${INDEX}.${process.pid}.tmp`, `${JSON.stringify(index, null, 2)}\n`);
   renameSync(`${INDEX}.${process.pid}.tmp`, INDEX);
-  // Bundles of earlier code are not needed again (a process that loaded one has it in memory),
-  // nor the single-file worker bundles that versions before this one wrote.
+  // Bundles of earlier code go once they are an hour old: a run started from one loads its worker
+  // threads and lazy chunks from it in its first seconds, and needs it no more. So do the
+  // single-file worker bundles that versions before this one wrote.
   for (const old of readdirSync(CACHE)) {
-    if (old !== name && /^([0-9a-f]{16}|block-worker-[0-9a-f]{16}\.mjs)$/.test(old)) rmSync(path.join(CACHE, old), { recursive: true, force: true });
+    if (old === name || !/^([0-9a-f]{16}|block-worker-[0-9a-f]{16}\.mjs)$/.test(old)) continue;
+    const file = path.join(CACHE, old);
+    if (Date.now() - statSync(file, { throwIfNoEntry: false })?.mtimeMs > KEEP_OLD_MS) rmSync(file, { recursive: true, force: true });
   }
   return index;
 }

@@ -53,7 +53,8 @@ test('slcan over a pty: bring-up, frames both ways, adapter version read', async
     ch.send({ id: 0x123, ext: false, rtr: false, data: Buffer.from([1, 2, 3]) });
     ch.send({ id: 0x1abcdef, ext: true, rtr: false, data: Buffer.alloc(8, 0xee) });
     a.node.send({ id: 0x7e1, ext: false, rtr: false, data: Buffer.from('DEADBEEF', 'hex') });
-    await a.clock.sleep(100);
+    // Real time over a pty: on a loaded machine the answers can take longer than 100 ms.
+    for (const until = Date.now() + 3000; Date.now() < until && (got.length < 2 || back.length < 1 || ch.counters.txAcks < 2); ) await a.clock.sleep(20);
     // Both frames; in either order: when they reach the bus together, arbitration lets the
     // extended one go first (its first 11 id bits, 0x6A, are below 0x123).
     t.deepEqual(got.map((f) => [f.id, f.ext, f.data.toString('hex')]).sort((x, y) => Number(x[0]) - Number(y[0])), [[0x123, false, '010203'], [0x1abcdef, true, 'eeeeeeeeeeeeeeee']]);
