@@ -14,6 +14,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { csvParseRows } from 'd3-dsv';
 import { pct } from '../analysis/compare.ts';
 import { DexhilError } from '../harness/errors.ts';
 import { quantile, wilson } from '../harness/stats.ts';
@@ -202,6 +203,36 @@ export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<s
   return out;
 }
 
+/**
+ * The signals of the trials keyed `scenario#trial` in `wanted`, by trial and channel, as
+ * [seconds, value] points. signals.csv holds every sample of the run (a row per sample and
+ * channel: 168,000 rows for 3 x 100 trials), and the report shows a few trials, so rows are
+ * picked as they are parsed and no object is made for the others.
+ */
+function readSignalSeries(file: string, wanted: ReadonlySet<string>): Map<string, Map<string, [number, number][]>> {
+  const series = new Map<string, Map<string, [number, number][]>>();
+  if (!existsSync(file) || wanted.size === 0) return series;
+  let col: Record<'scenario' | 'trial' | 't_ms' | 'channel' | 'value', number> | undefined;
+  csvParseRows(readFileSync(file, 'utf8'), (row, i) => {
+    if (i === 0) {
+      const at = (name: string): number => row.indexOf(name);
+      col = { scenario: at('scenario'), trial: at('trial'), t_ms: at('t_ms'), channel: at('channel'), value: at('value') };
+      return null;
+    }
+    if (col === undefined || row.length < 2) return null; // blank lines
+    const k = `${row[col.scenario]}#${row[col.trial]}`;
+    if (!wanted.has(k)) return null;
+    let chans = series.get(k);
+    if (chans === undefined) series.set(k, (chans = new Map()));
+    const channel = row[col.channel] ?? '';
+    let pts = chans.get(channel);
+    if (pts === undefined) chans.set(channel, (pts = []));
+    pts.push([Number(row[col.t_ms]) / 1000, Number(row[col.value])]);
+    return null;
+  });
+  return series;
+}
+
 /** Everything report.html shows, from a run folder. */
 export function runReportData(dir: string): { data: RunReportData; manifest: Manifest; trials: Row[]; steps: Row[]; corrections: Row[]; devices: Row[] } {
   const manifest = readManifest(dir);
@@ -209,7 +240,6 @@ export function runReportData(dir: string): { data: RunReportData; manifest: Man
   const steps = readCsvRows(path.join(dir, 'steps.csv'));
   const corrections = readCsvRows(path.join(dir, 'corrections.csv'));
   const devices = readCsvRows(path.join(dir, 'devices.csv'));
-  const signals = readCsvRows(path.join(dir, 'signals.csv'));
   const key = (r: Row): string => `${r['scenario']}#${r['trial']}`;
 
   const scenarios: ScenarioData[] = [];
@@ -252,24 +282,20 @@ export function runReportData(dir: string): { data: RunReportData; manifest: Man
   }
 
   // The signals of every failed or corrected trial, with its events marked.
-  const series = new Map<string, Map<string, [number, number][]>>();
-  for (const s of signals) {
-    const k = key(s);
-    let chans = series.get(k);
-    if (chans === undefined) series.set(k, (chans = new Map()));
-    let pts = chans.get(s['channel']!);
-    if (pts === undefined) chans.set(s['channel']!, (pts = []));
-    pts.push([Number(s['t_ms']) / 1000, Number(s['value'])]);
-  }
   const correctionsOf = new Map<string, Row[]>();
-  for (const c of corrections) correctionsOf.set(key(c), [...(correctionsOf.get(key(c)) ?? []), c]);
+  for (const c of corrections) {
+    const list = correctionsOf.get(key(c));
+    if (list === undefined) correctionsOf.set(key(c), [c]);
+    else list.push(c);
+  }
+  const failed = (t: Row): boolean => ['fail', 'error', 'timeout'].includes(t['outcome']!);
+  const shown = trials.filter((t) => failed(t) || correctionsOf.has(key(t)));
+  const series = readSignalSeries(path.join(dir, 'signals.csv'), new Set(shown.map(key)));
   const plots: EventPlot[] = [];
-  for (const t of trials) {
+  for (const t of shown) {
     const cs = correctionsOf.get(key(t)) ?? [];
-    const failed = ['fail', 'error', 'timeout'].includes(t['outcome']!);
-    if (!failed && cs.length === 0) continue;
     const events = cs.map((c) => ({ tS: Number(c['t_ms']) / 1000, what: `${c['kind']}${c['recovered'] === '1' ? '' : ' (not recovered)'}`, fail: false }));
-    if (failed) events.push({ tS: Number(t['duration_ms']) / 1000, what: `${t['outcome']}: ${t['failure_label']}`, fail: true });
+    if (failed(t)) events.push({ tS: Number(t['duration_ms']) / 1000, what: `${t['outcome']}: ${t['failure_label']}`, fail: true });
     const channels: Record<string, [number, number][]> = {};
     for (const [ch, pts] of [...(series.get(key(t)) ?? new Map<string, [number, number][]>())]) channels[ch] = thin(pts);
     plots.push({ id: `trial-${t['scenario']}-${t['trial']}`, scenario: t['scenario']!, trial: Number(t['trial']), outcome: t['outcome']!, label: t['failure_label'] ?? '', events, channels });
