@@ -22,7 +22,8 @@ import { prepareResume } from './resume.ts';
 import { harnessVersion } from './run-folder.ts';
 import { DEFAULT_RIG, runPlan, type RunControl, type RunOptions } from './run.ts';
 import type { HarnessEvent } from './events.ts';
-import { FleetWorker, fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
+import { fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
+import { FleetWorker } from './fleet-worker.ts';
 import { publicUrl, type MqttSettings } from './mqtt.ts';
 
 function wholeNumber(name: string, min: number) {

@@ -23,7 +23,7 @@ import { resolveRig, scenariosFor } from './rig-plan.ts';
 import { Runner } from './runner.ts';
 import { superviseRig } from './safety.ts';
 import type { ScenarioDef } from './scenario.ts';
-import type { TrialFeed } from './fleet.ts';
+import type { TrialFeed } from './fleet-worker.ts';
 import { OperatorDesk, TerminalPlace } from './operator.ts';
 import { sequentialPlan, type SequentialResult } from './sequential-plan.ts';
 import { SummaryCollector } from './summary.ts';
