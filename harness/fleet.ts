@@ -21,7 +21,7 @@
  * again. The first result for a job is written; any later one (a slow worker, not a dead one) is
  * counted and ignored. A result with outcome `aborted` (the worker was stopped) is offered again.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeJunit } from '../reports/junit.ts';
@@ -32,7 +32,7 @@ import { RealClock, type TimerHandle } from './clock.ts';
 import { loadYaml } from './config.ts';
 import { DexhilError } from './errors.ts';
 import type { AttemptRecord, CorrectionRecord, TrialRecord } from './events.ts';
-import { clientOptions, MQTT_SCHEMA_VERSION, publicUrl, type MqttSettings } from './mqtt.ts';
+import { clientOptions, MQTT_SCHEMA_VERSION, mqttJs, publicUrl, type MqttSettings } from './mqtt.ts';
 import { harnessVersion, makeRunFolder, makeRunId, writeAtomic } from './run-folder.ts';
 import type { ScenarioDef } from './scenario.ts';
 import { SummaryCollector } from './summary.ts';
@@ -191,7 +191,7 @@ export async function serveFleet(options: FleetServeOptions): Promise<FleetResul
     }, null, 2) + '\n');
   manifest('running');
 
-  const client: MqttClient = mqtt.connect(options.broker.url, mqttOptions);
+  const client: MqttClient = mqttJs().connect(options.broker.url, mqttOptions);
   let lastError: string | undefined;
   client.on('error', (err) => {
     if ((err as { code?: unknown }).code === 1 && client.options.protocolVersion === 5) {

@@ -7,7 +7,7 @@
  * one would have left the wire at `baud` (8N1, 10 bits a byte). Hardware paces itself; the host
  * side never needs it.
  */
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import type { Clock } from '../../harness/clock.ts';
 import { DexhilError } from '../../harness/errors.ts';
 import { SerialWire, StreamListeners, type ByteStream } from './byte-stream.ts';
@@ -104,8 +104,11 @@ class SerialPortStream implements ByteStream {
  * Opens a serial port. A missing port, a port held by another program or one we may not open
  * gives a DexhilError naming the path and where it came from.
  */
-export function openSerialPort(options: SerialPortOptions): Promise<ByteStream> {
+export async function openSerialPort(options: SerialPortOptions): Promise<ByteStream> {
   const where = options.origin === undefined ? '' : ` (${options.origin})`;
+  // Loaded when a port is opened: simulated rigs open none, and loading it costs every start (and
+  // every trial-block worker thread) about 0.1 s.
+  const { SerialPort } = await import('serialport');
   return new Promise((resolve, reject) => {
     const port = new SerialPort({ path: options.path, baudRate: options.baud, autoOpen: false });
     port.open((err) => {
