@@ -110,7 +110,7 @@ let current;
 
 /**
  * The bundle's entry points as file URLs, building the bundle first when a source changed since
- * it was built (about 0.1-0.2 s). Rejects when it cannot be built or written.
+ * it was built (about 0.2 s). Rejects when it cannot be built or written.
  */
 export function bundle() {
   current ??= Promise.resolve()
