@@ -6,7 +6,7 @@
 //
 // Plain JavaScript, because it runs before any TypeScript can be loaded. Types: bin/bundle.d.ts.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,6 +42,8 @@ function upToDate() {
     return undefined;
   }
   if (index?.entries === undefined || !Array.isArray(index.inputs) || hashInputs(index.inputs) !== index.inputsHash) return undefined;
+  // Its files may have gone (removed by hand, or by an older dexhil sharing the folder): build again.
+  if (!Object.values(index.entries).every((file) => existsSync(path.join(CACHE, index.dir, file)))) return undefined;
   return index;
 }
 

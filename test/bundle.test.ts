@@ -42,6 +42,14 @@ test('the CLI runs from a bundle built from the sources, kept until a source cha
   t.is((await dexhil(['list'], { DEXHIL_CACHE_DIR: cache })).code, 0);
   t.is(statSync(indexFile).mtimeMs, built);
 
+  // A bundle whose files are gone is built again, without a word.
+  rmSync(path.join(cache, index.dir), { recursive: true, force: true });
+  const rebuilt = await dexhil(['list'], { DEXHIL_CACHE_DIR: cache });
+  t.is(rebuilt.code, 0, rebuilt.err);
+  t.is(rebuilt.err, '');
+  t.is(rebuilt.out, fromSources.out);
+  t.true(existsSync(path.join(cache, index.dir, 'cli.mjs')));
+
   // A source that changed (its content no longer hashes as recorded) makes the next start build again.
   writeFileSync(indexFile, JSON.stringify({ ...index, inputsHash: 'stale' }));
   const again = await dexhil(['list'], { DEXHIL_CACHE_DIR: cache });
