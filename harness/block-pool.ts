@@ -26,6 +26,12 @@ export interface PoolOptions {
   scenario(name: string): ScenarioDef;
   /** Threads running blocks, this one included (1: only this one). */
   jobs: number;
+  /**
+   * Whether every scenario is the registry's own (scenarios/index.ts). Code loaded apart from this
+   * thread's (a worker thread, the bundle) finds scenarios by name there; otherwise every block
+   * runs in this thread, with the code and scenarios it was given.
+   */
+  registered: boolean;
   /** Told once, with the first block rig's devices, before any trial. */
   onReady(devices: DeviceInfo[]): void;
   /**
@@ -104,8 +110,8 @@ export class BlockPool {
 
   /** Runs every block; resolves when all have ended and their trials were given back. Never rejects. */
   async run(): Promise<PoolResult> {
-    const helpers = Math.max(0, Math.min(this.options.jobs, this.states.length) - 1);
-    const code = await bundledBlockCode();
+    const helpers = this.options.registered ? Math.max(0, Math.min(this.options.jobs, this.states.length) - 1) : 0;
+    const code: BlockCode = this.options.registered ? await bundledBlockCode() : { sources: true };
     if ('sources' in code && code.failed !== undefined) this.options.onNotice(`trial blocks run through tsx, more slowly: their code could not be bundled (${code.failed})`);
     try {
       await Promise.all([this.runHere(code), ...Array.from({ length: helpers }, () => this.runWorker(code))]);

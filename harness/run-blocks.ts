@@ -107,6 +107,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
   const pool = new BlockPool({
     blocks,
     jobs,
+    registered: threadsCan,
     scenario: (name) => byName.get(name)!,
     job: (block) => ({
       rigFile: options.rigFile,

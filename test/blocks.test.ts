@@ -85,3 +85,17 @@ test('a resumed run gives back exactly the rows it lost, even with gaps, and the
   t.false(r.aborted);
   for (const f of FILES) t.deepEqual(stable(path.join(cut, f)), stable(path.join(whole, f)), f);
 });
+
+test('a scenario that is not the registry\'s own runs in this thread, as it was given, whatever --jobs says', async (t) => {
+  // Same stages as zipper under another name: worker threads and the bundled block code could not find it by name.
+  const own = { ...findScenario('zipper')!, name: 'zipper-own' };
+  const out = path.join(tempDir('blocks-own'), 'run');
+  const r = await runPlan({ rigFile: DEFAULT_RIG, scenarios: [own], trials: 30, seed: 3, outDir: out, epochMs: 0, jobs: 2 });
+  t.false(r.aborted);
+  const rows = readCsv(path.join(out, 'trials.csv'));
+  t.is(rows.length, 30);
+  t.true(rows.every((x) => x['scenario'] === 'zipper-own'));
+  const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { status: string; trial_blocks: { threads: number } };
+  t.is(manifest.status, 'complete');
+  t.is(manifest.trial_blocks.threads, 1);
+});
