@@ -7,7 +7,6 @@ import type { SimWorld } from '../drivers/sim/world/index.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
 import { SignalRecorder } from '../reports/signals.ts';
 import { TraceRecorder, type TraceMode } from '../reports/traces.ts';
-import { loadRun } from '../analysis/compare.ts';
 import type { SprtDesign } from '../analysis/sequential.ts';
 import { BLOCK_TRIALS } from './blocks.ts';
 import { loadRig, type LoadedRig } from './config.ts';
@@ -16,7 +15,7 @@ import { closeRunFolder, deviceHealth, harnessVersion, makeRunFolder, makeRunId,
 import type { ResumeState, RunSettings } from './resume.ts';
 import { watchLinks, type LinkCheck } from './doctor.ts';
 import { DexhilError } from './errors.ts';
-import { EventBus, type HarnessEvent, type RunInfo, type TrialRecord } from './events.ts';
+import { EventBus, type HarnessEvent, type RunInfo } from './events.ts';
 import { MqttLink, publicUrl, type MqttCounters, type MqttSettings } from './mqtt.ts';
 import { createRig } from './rig.ts';
 import { resolveRig, scenariosFor } from './rig-plan.ts';
