@@ -2,5 +2,3 @@
 export declare const ENTRIES: { readonly cli: string; readonly 'block-worker': string };
 /** The bundle's entry points as file URLs, built first when a source changed; rejects when it cannot be built or written. */
 export declare function bundle(): Promise<Record<keyof typeof ENTRIES, URL>>;
-/** Whether this code runs from the bundle or from the sources (through tsx). */
-export declare const BUNDLED: boolean;

@@ -60,6 +60,17 @@ async function build() {
       }));
     },
   };
+  // This module stays outside the bundle: the bundled CLI shares bin/dexhil.js's instance, and so
+  // its bundle, instead of checking the sources a second time.
+  const thisModule = {
+    name: 'bundle-module-outside',
+    setup(b) {
+      b.onResolve({ filter: /bundle\.js$/ }, (args) => {
+        const file = path.resolve(args.resolveDir, args.path);
+        return file === fileURLToPath(import.meta.url) ? { path: pathToFileURL(file).href, external: true } : undefined;
+      });
+    },
+  };
   const out = await esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: Object.entries(ENTRIES).map(([out, file]) => ({ in: file, out })),
@@ -75,9 +86,10 @@ async function build() {
     metafile: true,
     logLevel: 'silent',
     define: { DEXHIL_BUNDLED: 'true' },
-    plugins: [ownUrl],
+    plugins: [thisModule, ownUrl],
   });
-  const inputs = Object.keys(out.metafile.inputs).sort();
+  // This file too: a change in how bundles are made makes a new one.
+  const inputs = [...new Set([...Object.keys(out.metafile.inputs), path.relative(ROOT, fileURLToPath(import.meta.url))])].sort();
   const codeHash = createHash('sha256');
   for (const f of out.outputFiles) codeHash.update(path.basename(f.path)).update(f.contents);
   const name = codeHash.digest('hex').slice(0, 16);
@@ -123,6 +135,3 @@ export function bundle() {
   });
   return current;
 }
-
-/** Whether this code runs from the bundle (esbuild defines DEXHIL_BUNDLED) or from the sources. */
-export const BUNDLED = typeof DEXHIL_BUNDLED !== 'undefined';

@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BUNDLED, bundle } from '../bin/bundle.js';
+import { bundle } from '../bin/bundle.js';
 import type { DeviceInfo } from '../drivers/types.ts';
 import { runBlock, type Block, type BlockControl, type BlockEnd, type BlockJob, type BlockMessage } from './blocks.ts';
 import { DexhilError } from './errors.ts';
@@ -73,6 +73,10 @@ interface BlockState {
  * with DEXHIL_FROM_SOURCES=1 they do so without a word.
  */
 type BlockCode = { file: URL } | { sources: true; failed?: string };
+
+/** Defined (as true) by the build in bin/bundle.js: this code runs from the bundle, not from the sources. */
+declare const DEXHIL_BUNDLED: true | undefined;
+const BUNDLED = typeof DEXHIL_BUNDLED !== 'undefined';
 
 async function bundledBlockCode(): Promise<BlockCode> {
   if (process.env.DEXHIL_FROM_SOURCES === '1') return { sources: true };
