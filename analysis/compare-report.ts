@@ -5,7 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { toCsv } from '../reports/csv-recorder.ts';
-import { countBy, esc, page, table } from '../reports/html.ts';
+import { esc, page, table } from '../reports/html.ts';
+import { countBy } from '../reports/run-data.ts';
 import { fmtP, pct, type Comparison, type ScenarioComparison } from './compare.ts';
 
 const pts = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}` : '-');

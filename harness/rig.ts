@@ -1,7 +1,8 @@
 /**
  * The rig: named devices plus the clock, built from a rig config by the rig factory. Simulated
- * versus real is decided here and in harness/rig-plan.ts, which resolves `auto` (DESIGN.md); scenarios see the Rig, never a
- * transport, and drivers never know whether a peer or hardware answers them.
+ * versus real is decided here and in harness/rig-plan.ts, which resolves `auto` (DESIGN.md);
+ * scenarios see the Rig, never a transport, and drivers never know whether a peer or hardware
+ * answers them.
  */
 import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmDriver } from '../drivers/arm/driver.ts';
@@ -23,7 +24,6 @@ import type { DeviceConfig, LoadedRig } from './config.ts';
 import { lacksIn, resolveRig, type DeviceNeed } from './rig-plan.ts';
 import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
 import { DexhilError } from './errors.ts';
-
 
 export interface SensorEntry {
   name: string;

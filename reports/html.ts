@@ -4,7 +4,7 @@
  * intervals, trial durations, corrections by kind and by stage, the stage funnel, the failed
  * trials, the force/torque and grip signals around each failed or corrected trial's events
  * (signals.csv), the devices with their firmware, the run settings, and whether the rig was
- * simulated or real.
+ * simulated or real. The data comes from reports/run-data.ts; this module renders it.
  *
  * Safe to open from an untrusted run folder: every string from a device, a config or a CSV is
  * escaped for HTML; the data the charts draw sits in a JSON block no browser executes (`<`
@@ -14,13 +14,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { csvParseRows } from 'd3-dsv';
 import { pct } from '../analysis/compare.ts';
 import { DexhilError } from '../harness/errors.ts';
-import { quantile, wilson } from '../harness/stats.ts';
-import { readCsvRows } from './csv-recorder.ts';
-
-type Row = Record<string, string>;
+import { rigModes, runReportData } from './run-data.ts';
 
 /** HTML text: & < > " ' escaped. */
 export function esc(s: unknown): string {
@@ -88,220 +84,6 @@ ${body}
 }
 
 const num = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
-
-/** Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest. */
-export function thin(points: readonly [number, number][], buckets = 90): [number, number][] {
-  if (points.length <= 2 * buckets) return [...points];
-  const t0 = points[0]![0];
-  const span = points[points.length - 1]![0] - t0 || 1;
-  const out: [number, number][] = [];
-  let b = -1;
-  let lo: [number, number] | undefined;
-  let hi: [number, number] | undefined;
-  const flush = (): void => {
-    if (lo === undefined || hi === undefined) return;
-    if (lo === hi) out.push(lo);
-    else if (lo[0] <= hi[0]) out.push(lo, hi);
-    else out.push(hi, lo);
-  };
-  for (const p of points) {
-    const k = Math.min(buckets - 1, Math.floor(((p[0] - t0) / span) * buckets));
-    if (k !== b) {
-      flush();
-      b = k;
-      lo = p;
-      hi = p;
-    } else {
-      if (p[1] < lo![1]) lo = p;
-      if (p[1] > hi![1]) hi = p;
-    }
-  }
-  flush();
-  return out;
-}
-
-interface ScenarioData {
-  name: string;
-  version: string;
-  trials: number;
-  outcomes: Record<string, number>;
-  judged: number;
-  passes: number;
-  rate: number;
-  lo: number;
-  hi: number;
-  durationsS: number[];
-  medianS: number;
-  p95S: number;
-  correctionsPerTrial: number;
-  stages: string[];
-  /** Trials that reached at least stage i+1. */
-  reach: number[];
-  correctionsByKind: Record<string, number>;
-  /** stage -> kind -> count */
-  correctionsByStage: Record<string, Record<string, number>>;
-}
-
-interface EventPlot {
-  id: string;
-  scenario: string;
-  trial: number;
-  outcome: string;
-  label: string;
-  events: { tS: number; what: string; fail: boolean }[];
-  channels: Record<string, [number, number][]>;
-}
-
-export interface RunReportData {
-  kind: 'run';
-  runId: string;
-  scenarios: ScenarioData[];
-  plots: EventPlot[];
-}
-
-interface Manifest {
-  run_id?: string;
-  rig_id?: string;
-  status?: string;
-  clock?: string;
-  seed?: number;
-  rig_mode?: Record<string, string>;
-  harness?: { version?: string; commit?: string };
-  profile?: { name?: string; file?: string };
-  started_at?: string;
-  ended_at?: string;
-  sim_seconds?: number;
-  wall_seconds?: number;
-  settings?: Record<string, unknown>;
-  skipped?: { name: string; reason: string }[];
-  rig_file?: string;
-  trials_per_scenario?: number;
-}
-
-function readManifest(dir: string): Manifest {
-  try {
-    return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
-  } catch {
-    return {};
-  }
-}
-
-/** sim / real per device, from the manifest or else trials.csv's rig_mode (`arm=sim;hand=real`). */
-function rigModes(manifest: Manifest, trials: Row[]): Record<string, string> {
-  if (manifest.rig_mode !== undefined && typeof manifest.rig_mode === 'object') return manifest.rig_mode;
-  const modes: Record<string, string> = {};
-  for (const part of (trials[0]?.['rig_mode'] ?? '').split(';')) {
-    const [k, v] = part.split('=');
-    if (k && v) modes[k] = v;
-  }
-  return modes;
-}
-
-export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const it of items) out[key(it)] = (out[key(it)] ?? 0) + 1;
-  return out;
-}
-
-/**
- * The signals of the trials keyed `scenario#trial` in `wanted`, by trial and channel, as
- * [seconds, value] points. signals.csv holds every sample of the run (a row per sample and
- * channel: 168,000 rows for 3 x 100 trials), and the report shows a few trials, so rows are
- * picked as they are parsed and no object is made for the others.
- */
-function readSignalSeries(file: string, wanted: ReadonlySet<string>): Map<string, Map<string, [number, number][]>> {
-  const series = new Map<string, Map<string, [number, number][]>>();
-  if (!existsSync(file) || wanted.size === 0) return series;
-  let col: Record<'scenario' | 'trial' | 't_ms' | 'channel' | 'value', number> | undefined;
-  csvParseRows(readFileSync(file, 'utf8'), (row, i) => {
-    if (i === 0) {
-      const at = (name: string): number => row.indexOf(name);
-      col = { scenario: at('scenario'), trial: at('trial'), t_ms: at('t_ms'), channel: at('channel'), value: at('value') };
-      return null;
-    }
-    if (col === undefined || row.length < 2) return null; // blank lines
-    const k = `${row[col.scenario]}#${row[col.trial]}`;
-    if (!wanted.has(k)) return null;
-    let chans = series.get(k);
-    if (chans === undefined) series.set(k, (chans = new Map()));
-    const channel = row[col.channel] ?? '';
-    let pts = chans.get(channel);
-    if (pts === undefined) chans.set(channel, (pts = []));
-    pts.push([Number(row[col.t_ms]) / 1000, Number(row[col.value])]);
-    return null;
-  });
-  return series;
-}
-
-/** Everything report.html shows, from a run folder. */
-export function runReportData(dir: string): { data: RunReportData; manifest: Manifest; trials: Row[]; steps: Row[]; corrections: Row[]; devices: Row[] } {
-  const manifest = readManifest(dir);
-  const trials = readCsvRows(path.join(dir, 'trials.csv'));
-  const steps = readCsvRows(path.join(dir, 'steps.csv'));
-  const corrections = readCsvRows(path.join(dir, 'corrections.csv'));
-  const devices = readCsvRows(path.join(dir, 'devices.csv'));
-  const key = (r: Row): string => `${r['scenario']}#${r['trial']}`;
-
-  const scenarios: ScenarioData[] = [];
-  for (const name of [...new Set(trials.map((t) => t['scenario']!))]) {
-    const rows = trials.filter((t) => t['scenario'] === name);
-    const outcomes = countBy(rows, (r) => r['outcome']!);
-    const passes = outcomes['pass'] ?? 0;
-    const judged = passes + (outcomes['fail'] ?? 0);
-    const ci = wilson(passes, judged);
-    const durationsS = rows.map((r) => Number(r['duration_ms']) / 1000);
-    const stageNames: string[] = [];
-    for (const s of steps.filter((x) => x['scenario'] === name)) stageNames[Number(s['stage_index']) - 1] = s['stage']!;
-    const stagesTotal = Math.max(0, ...rows.map((r) => Number(r['stages_total'])));
-    const stages = Array.from({ length: stagesTotal }, (_, i) => stageNames[i] ?? `stage ${i + 1}`);
-    const mine = corrections.filter((c) => c['scenario'] === name);
-    const byStage: Record<string, Record<string, number>> = {};
-    for (const c of mine) {
-      const st = (byStage[c['stage']!] ??= {});
-      st[c['kind']!] = (st[c['kind']!] ?? 0) + 1;
-    }
-    scenarios.push({
-      name,
-      version: rows[0]?.['scenario_version'] ?? '',
-      trials: rows.length,
-      outcomes,
-      judged,
-      passes,
-      rate: judged > 0 ? passes / judged : NaN,
-      lo: ci.lo,
-      hi: ci.hi,
-      durationsS,
-      medianS: quantile(durationsS, 0.5),
-      p95S: quantile(durationsS, 0.95),
-      correctionsPerTrial: rows.length > 0 ? rows.reduce((s, r) => s + Number(r['corrections_total'] || 0), 0) / rows.length : NaN,
-      stages,
-      reach: stages.map((_, i) => rows.filter((r) => Number(r['stages_reached']) >= i + 1).length),
-      correctionsByKind: countBy(mine, (c) => c['kind']!),
-      correctionsByStage: byStage,
-    });
-  }
-
-  // The signals of every failed or corrected trial, with its events marked.
-  const correctionsOf = new Map<string, Row[]>();
-  for (const c of corrections) {
-    const list = correctionsOf.get(key(c));
-    if (list === undefined) correctionsOf.set(key(c), [c]);
-    else list.push(c);
-  }
-  const failed = (t: Row): boolean => ['fail', 'error', 'timeout'].includes(t['outcome']!);
-  const shown = trials.filter((t) => failed(t) || correctionsOf.has(key(t)));
-  const series = readSignalSeries(path.join(dir, 'signals.csv'), new Set(shown.map(key)));
-  const plots: EventPlot[] = [];
-  for (const t of shown) {
-    const cs = correctionsOf.get(key(t)) ?? [];
-    const events = cs.map((c) => ({ tS: Number(c['t_ms']) / 1000, what: `${c['kind']}${c['recovered'] === '1' ? '' : ' (not recovered)'}`, fail: false }));
-    if (failed(t)) events.push({ tS: Number(t['duration_ms']) / 1000, what: `${t['outcome']}: ${t['failure_label']}`, fail: true });
-    const channels: Record<string, [number, number][]> = {};
-    for (const [ch, pts] of [...(series.get(key(t)) ?? new Map<string, [number, number][]>())]) channels[ch] = thin(pts);
-    plots.push({ id: `trial-${t['scenario']}-${t['trial']}`, scenario: t['scenario']!, trial: Number(t['trial']), outcome: t['outcome']!, label: t['failure_label'] ?? '', events, channels });
-  }
-  return { data: { kind: 'run', runId: manifest.run_id ?? trials[0]?.['run_id'] ?? path.basename(dir), scenarios, plots }, manifest, trials, steps, corrections, devices };
-}
 
 export function table(headers: readonly string[], rows: readonly (readonly unknown[])[], numeric: ReadonlySet<number> = new Set(), id?: string): string {
   const head = `<tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
