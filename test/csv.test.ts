@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
@@ -73,4 +73,22 @@ test('trial rows wait up to syncEveryMs to go to disk together, always after the
   t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5, 6]);
   batched.close();
   t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5, 6, 7], 'the close writes what is held');
+});
+
+test('a held sync that fails in its timer (the file went away under it) fails the next write, not silently', async (t) => {
+  const dir = tempDir('sync-fail');
+  const trial = (n: number): TrialRecord => ({ scenario: 'zipper', scenarioVersion: '1.0.0', trial: n, icId: 'ic', seed: 7, outcome: 'pass', success: true, firstAttemptSuccess: true, stagesReached: 1, stagesTotal: 1, rubricScore: 1, failureLabel: '', faultDomain: '', corrections: {}, startMs: 0, durationMs: 10, timeoutMs: 1000, peakForceN: 1, wallStartMs: 0, wallMs: 1 });
+  const csv = new CsvRecorder(dir, () => '', false, 40);
+  csv.start(ctx);
+  csv.writeTrial(ctx, trial(1), [], []);
+  csv.writeTrial(ctx, trial(2), [], []); // held for the timer
+  // The recorder's file descriptors closed behind its back: the timer's fsync fails with EBADF.
+  const fds = (csv as unknown as { fds: Record<string, number> }).fds;
+  for (const fd of Object.values(fds)) closeSync(fd);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Files usable again: only the failure the timer kept can fail the next write.
+  for (const name of Object.keys(fds)) fds[name] = openSync(path.join(dir, `${name}.csv`), 'a');
+  t.throws(() => csv.writeTrial(ctx, trial(3), [], []), { code: 'EBADF' });
+  csv.writeTrial(ctx, trial(4), [], []);
+  csv.close();
 });
