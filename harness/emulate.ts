@@ -139,7 +139,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
       if (dev.kind === 'arm') {
         // The motors stay on their bus; the cable is the slcan adapter's USB.
         const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
-        const peer = armPeerFor(ctx, name, dev, bus.channel(`${name}-motors`), new ArmCodec(kcdOf(loaded, dev)), homeQ);
+        const peer = armPeerFor(ctx, name, dev, bus.channel(`${name}-motors`), ArmCodec.forFile(kcdOf(loaded, dev)), homeQ);
         stops.push(() => peer.stop());
         const dialect = dev.slcanDialect === 'canable' ? CANABLE : LAWICEL;
         devices.push(

@@ -155,7 +155,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     const deviceMode: 'sim' | 'real' = transport === 'sim' ? 'sim' : 'real';
     try {
       if (dev.kind === 'arm') {
-        const codec = new ArmCodec(kcdOf(loaded, dev));
+        const codec = ArmCodec.forFile(kcdOf(loaded, dev));
         let channel: CanChannel;
         let onLinkClosed: ((listener: (reason: string) => void) => void) | undefined;
         if (transport === 'slcan') {

@@ -147,6 +147,21 @@ test('arm codec: joint frames follow the KCD whatever order it lists their signa
   t.throws(() => codec.command(3, { ...c, kp: Number.NaN }), { instanceOf: RangeError, message: /not a finite number/ });
 });
 
+test('ArmCodec.forFile shares one codec per KCD file until the file changes', (t) => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dexhil-kcd-')), 'arm.kcd');
+  const kcd = readFileSync(DEFAULT_KCD, 'utf8');
+  writeFileSync(file, kcd);
+  const a = ArmCodec.forFile(file);
+  t.is(ArmCodec.forFile(file), a);
+  t.not(ArmCodec.forFile(DEFAULT_KCD), a);
+  // Joint 8's messages gone: the codec made from the new text has 7 joints.
+  writeFileSync(file, kcd.replace(/<Message id="[^"]+" name="(Cmd|Fb)_J8"[\s\S]*?<\/Message>/g, ''));
+  const b = ArmCodec.forFile(file);
+  t.not(b, a);
+  t.is(a.maxJoints, 8);
+  t.is(b.maxJoints, 7);
+});
+
 test('property: arm decode never throws on random frames', (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0x7ff }), fc.uint8Array({ maxLength: 8 }), (id, bytes) => {

@@ -1,4 +1,6 @@
 import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadRig } from '../harness/config.ts';
 import { EventBus, type HarnessEvent } from '../harness/events.ts';
@@ -97,6 +99,26 @@ test('rig config errors name the file, the line and the field', (t) => {
   t.regex(unknown!.message, /unknown-field\.yaml:\d+: rig config field 'devices\.hand': unknown field 'bauds'/);
   const missing = t.throws(() => loadRig('/nonexistent/rig.yaml'));
   t.regex(missing!.message, /cannot read rig config \/nonexistent\/rig\.yaml: ENOENT/);
+});
+
+test('a rig file loaded again gives a fresh copy, and its new text once it changed', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-reload-'));
+  const file = path.join(dir, 'rig.yaml');
+  const text = readFileSync(DEFAULT_RIG, 'utf8').replace('../profiles/', `${path.resolve('fixtures/profiles')}/`).replace('../cell.yaml', path.resolve('fixtures/cell.yaml'));
+  writeFileSync(file, text);
+  for (let i = 0; i < 3; i++) {
+    const loaded = loadRig(file);
+    t.is(loaded.config.rig.id, 'sim-bench');
+    t.is(loaded.config.devices['hand']!.kind, 'hand');
+    loaded.config.rig.id = 'changed-by-the-caller';
+    loaded.config.devices['hand']!.kind = 'ft';
+  }
+  writeFileSync(file, text.replace('id: sim-bench', 'id: edited-rig').replace('joints: 7', 'joints: 5'));
+  const edited = loadRig(file);
+  t.is(edited.config.rig.id, 'edited-rig');
+  t.like(edited.config.devices['arm'], { joints: 5 });
+  writeFileSync(file, text.replace('joints: 7', 'joints: 12'));
+  t.throws(() => loadRig(file), { message: /rig config field 'devices\.arm\.joints'/ });
 });
 
 test('the arm sends commands at controlHz while moving and refreshes at holdHz while holding', async (t) => {
