@@ -43,3 +43,10 @@ export function crc16Hex(text: string, end = text.length): string {
   const crc = crc16(text, end);
   return HEX[crc >>> 8]! + HEX[crc & 0xff]!;
 }
+
+/** CRC of the first `end` bytes of `bytes`. */
+export function crc16Bytes(bytes: Uint8Array, end = bytes.length): number {
+  let crc = 0xffff;
+  for (let i = 0; i < end; i++) crc = step(crc, bytes[i]!);
+  return crc;
+}

@@ -8,7 +8,7 @@
  * - device lines carry the device timestamp in microseconds (32-bit, wrapping) as the second field;
  * - CRC: CRC-16/CCITT-FALSE over everything before `*`, four upper-case hex digits.
  */
-import { crc16Hex } from './crc16.ts';
+import { crc16Bytes, crc16Hex } from './crc16.ts';
 
 export type Sigil = '$' | '#' | '=' | '!';
 const SIGILS = new Set<string>(['$', '#', '=', '!']);
@@ -21,16 +21,88 @@ export interface Line {
 
 export type DecodeResult = { ok: true; line: Line } | { ok: false; error: 'crc' | 'malformed'; detail: string };
 
-export function encodeLine(sigil: Sigil, seq: number, fields: readonly (string | number)[]): string {
-  // A loop of concatenations: every stream sample goes through here (String(x) as join would).
-  let body = sigil + (seq & 0xffff);
-  for (let i = 0; i < fields.length; i++) body += ',' + fields[i];
-  return body + '*' + crc16Hex(body) + '\n';
+/** Bytes of one line being encoded; grows for a longer line. */
+let scratch = Buffer.allocUnsafe(1024);
+
+/**
+ * Encodes a line as the bytes that go on the wire. Integer fields are written digit by digit and
+ * the CRC is taken over the bytes as they are: every stream sample of the simulated devices goes
+ * through here (44 fields a hand sample). Text fields go as UTF-8 (our protocol's are ASCII).
+ */
+export function encodeLineBytes(sigil: Sigil, seq: number, fields: readonly (string | number)[]): Buffer {
+  let n = 0;
+  scratch[n++] = sigil.charCodeAt(0);
+  n = writeInteger(n, seq & 0xffff);
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    if (typeof f === 'number' && Number.isSafeInteger(f)) {
+      if (n + 18 > scratch.length) grow(n, 18);
+      scratch[n++] = 0x2c; // ','
+      n = writeInteger(n, f);
+    } else {
+      const text = String(f);
+      const size = Buffer.byteLength(text);
+      if (n + 1 + size > scratch.length) grow(n, 1 + size);
+      scratch[n++] = 0x2c;
+      n += scratch.write(text, n, 'utf8');
+    }
+  }
+  if (n + 6 > scratch.length) grow(n, 6);
+  const crc = crc16Bytes(scratch, n);
+  scratch[n++] = 0x2a; // '*'
+  for (let shift = 12; shift >= 0; shift -= 4) scratch[n++] = HEX_DIGITS[(crc >>> shift) & 0xf]!;
+  scratch[n++] = 0x0a;
+  const line = Buffer.allocUnsafe(n);
+  scratch.copy(line, 0, 0, n);
+  return line;
 }
 
-/** Decodes one line without its terminator (a trailing `\r` is tolerated). Never throws. */
-export function decodeLine(raw: string): DecodeResult {
-  // Indexes into the line rather than slicing it up: this runs on every line both ends receive.
+/** The line as text (encodeLineBytes' bytes, read as UTF-8). */
+export function encodeLine(sigil: Sigil, seq: number, fields: readonly (string | number)[]): string {
+  return encodeLineBytes(sigil, seq, fields).toString('utf8');
+}
+
+const HEX_DIGITS = Buffer.from('0123456789ABCDEF', 'latin1');
+
+function grow(used: number, more: number): void {
+  const bigger = Buffer.allocUnsafe(Math.max(2 * scratch.length, used + more));
+  scratch.copy(bigger, 0, 0, used);
+  scratch = bigger;
+}
+
+/** Writes a safe integer's decimal digits at `at` (room for 17 bytes); returns the end. */
+function writeInteger(at: number, value: number): number {
+  let v = value;
+  if (v < 0) {
+    scratch[at++] = 0x2d; // '-'
+    v = -v;
+  }
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    scratch[i] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return at + digits;
+}
+
+/** Where the parts of a line that passed its checks are (fields from `fieldsAt` to `star`; -1: none). */
+export interface LineFrame {
+  sigil: Sigil;
+  seq: number;
+  fieldsAt: number;
+  star: number;
+}
+
+export type CheckResult = { ok: true; frame: LineFrame } | { ok: false; error: 'crc' | 'malformed'; detail: string };
+
+/**
+ * Checks one line without its terminator (a trailing `\r` is tolerated): the CRC, the sigil and
+ * the sequence number. Never throws. Indexes into the line rather than slicing it up: this runs
+ * on every line both ends receive.
+ */
+export function checkLine(raw: string): CheckResult {
   const end = raw.endsWith('\r') ? raw.length - 1 : raw.length;
   const star = raw.lastIndexOf('*', end - 1);
   if (end < 4 || star < 0 || star !== end - 5) {
@@ -52,7 +124,58 @@ export function decodeLine(raw: string): DecodeResult {
   if (seq < 0 || seq > 0xffff) {
     return { ok: false, error: 'malformed', detail: `bad sequence number ${JSON.stringify(raw.slice(1, seqEnd))}` };
   }
-  return { ok: true, line: { sigil: sigil as Sigil, seq, fields: seqEnd === star ? [] : raw.slice(seqEnd + 1, star).split(',') } };
+  return { ok: true, frame: { sigil: sigil as Sigil, seq, fieldsAt: seqEnd === star ? -1 : seqEnd + 1, star } };
+}
+
+/** A checked line's fields, as text. */
+export function lineFields(raw: string, frame: LineFrame): string[] {
+  return frame.fieldsAt < 0 ? [] : raw.slice(frame.fieldsAt, frame.star).split(',');
+}
+
+/** Decodes one line without its terminator (a trailing `\r` is tolerated). Never throws. */
+export function decodeLine(raw: string): DecodeResult {
+  const checked = checkLine(raw);
+  if (!checked.ok) return checked;
+  const { sigil, seq } = checked.frame;
+  return { ok: true, line: { sigil, seq, fields: lineFields(raw, checked.frame) } };
+}
+
+/**
+ * A stream sample's fields, read as decimal integers (`-?[0-9]+`, as the protocol sends every
+ * sample field) straight from the line, without cutting it into strings: a hand sample has 44
+ * fields and this runs for every sample. Returns the first field (the device timestamp), or
+ * undefined when it is not an integer; `out` gets the other fields (cleared first), NaN for a
+ * field that is not an integer.
+ */
+export function sampleFields(raw: string, frame: LineFrame, out: number[]): number | undefined {
+  out.length = 0;
+  if (frame.fieldsAt < 0) return undefined;
+  let timestamp: number | undefined;
+  let first = true;
+  let i = frame.fieldsAt;
+  for (;;) {
+    const negative = raw.charCodeAt(i) === 0x2d;
+    if (negative) i++;
+    const digitsAt = i;
+    let v = 0;
+    let d = raw.charCodeAt(i) - 48;
+    while (d >= 0 && d <= 9) {
+      v = v * 10 + d;
+      d = raw.charCodeAt(++i) - 48;
+    }
+    // The field must end here, at a comma or at the '*' before the CRC.
+    const at = raw.charCodeAt(i);
+    const whole = i > digitsAt && (at === 0x2c || i === frame.star);
+    while (i < frame.star && raw.charCodeAt(i) !== 0x2c) i++;
+    const value = whole ? (negative ? -v : v) : Number.NaN;
+    if (first) {
+      if (!whole) return undefined;
+      timestamp = value;
+      first = false;
+    } else out.push(value);
+    if (i >= frame.star) return timestamp;
+    i++;
+  }
 }
 
 /** Number of lines lost between two consecutive sequence numbers (0 when `next` follows `prev`). */

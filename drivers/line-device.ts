@@ -6,7 +6,7 @@
  */
 import { monotonicMs, type Clock, type TimerHandle } from '../harness/clock.ts';
 import { DexhilError } from '../harness/errors.ts';
-import { decodeLine, encodeLine, intField, seqGap, type Line } from './line-codec.ts';
+import { checkLine, encodeLineBytes, intField, lineFields, sampleFields, seqGap } from './line-codec.ts';
 import { LineChannel, type ByteStream } from './transport/byte-stream.ts';
 import { emptyStats, type LineTrace, type LinkStats } from './types.ts';
 
@@ -46,6 +46,8 @@ export abstract class LineDevice {
   private readonly trace: LineTrace | undefined;
   private closed = false;
   private readonly bootListeners = new Set<(firmware: string) => void>();
+  /** The values of the sample being handled (see handleSample). */
+  private readonly sample: number[] = [];
   private readonly linkLostListeners = new Set<(reason: string) => void>();
   /** Why the link is gone (unplugged, closed under us), once it is; not set by our own close. */
   linkLost: string | undefined;
@@ -69,8 +71,11 @@ export abstract class LineDevice {
     });
   }
 
-  /** Stream sample from the device: fields after the timestamp. */
-  protected abstract handleSample(fields: string[], deviceTimeUs: number): void;
+  /**
+   * Stream sample from the device: its fields after the timestamp, as integers (NaN for a field
+   * that is not one). The array is reused for the next sample: keep copies, not it.
+   */
+  protected abstract handleSample(values: readonly number[], deviceTimeUs: number): void;
 
   /** Listens for the link going away under us (a cable pulled, the port gone). */
   onLinkLost(listener: (reason: string) => void): () => void {
@@ -127,9 +132,9 @@ export abstract class LineDevice {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.stats.tx++;
-      const text = encodeLine('$', seq, [verb, ...args]);
-      this.trace?.('tx', text.slice(0, -1), this.clock.nowNs());
-      this.channel.send(text);
+      const bytes = encodeLineBytes('$', seq, [verb, ...args]);
+      this.trace?.('tx', bytes.toString('utf8', 0, bytes.length - 1), this.clock.nowNs());
+      this.channel.send(bytes);
     });
   }
 
@@ -146,36 +151,47 @@ export abstract class LineDevice {
   private onLine(text: string): void {
     this.lastRxMonoMs = monotonicMs();
     this.trace?.('rx', text, this.clock.nowNs());
-    const decoded = decodeLine(text);
-    if (!decoded.ok) {
-      if (decoded.error === 'crc') this.stats.crcErrors++;
+    const checked = checkLine(text);
+    if (!checked.ok) {
+      if (checked.error === 'crc') this.stats.crcErrors++;
       else this.stats.malformed++;
       return;
     }
-    const line = decoded.line;
-    const t = intField(line.fields[0]);
+    const frame = checked.frame;
+    if (frame.sigil === '=') {
+      const t = sampleFields(text, frame, this.sample);
+      if (t === undefined) {
+        this.stats.malformed++;
+        return;
+      }
+      this.received(frame.seq, false);
+      this.handleSample(this.sample, t);
+      return;
+    }
+    const fields = lineFields(text, frame);
+    const t = intField(fields[0]);
     // A device never sends requests, and its every line carries its timestamp.
-    if (line.sigil === '$' || t === undefined) {
+    if (frame.sigil === '$' || t === undefined) {
       this.stats.malformed++;
       return;
     }
-    this.stats.rx++;
     // A device that (re)started counts its lines from 0 again: that is not a loss.
-    const boot = line.sigil === '!' && line.fields[1] === 'BOOT';
-    if (this.lastRxSeq !== undefined && !boot) this.stats.seqGaps += seqGap(this.lastRxSeq, line.seq);
-    this.lastRxSeq = line.seq;
-    this.lastRxMs = this.clock.nowMs();
-    this.dispatch(line, t);
-  }
-
-  private dispatch(line: Line, t: number): void {
-    const rest = line.fields.slice(1);
-    if (line.sigil === '=') this.handleSample(rest, t);
-    else if (line.sigil === '!' && rest[0] === 'BOOT') {
+    const boot = frame.sigil === '!' && fields[1] === 'BOOT';
+    this.received(frame.seq, boot);
+    const rest = fields.slice(1);
+    if (boot) {
       this.stats.reboots++;
       for (const l of this.bootListeners) l(rest[1] ?? '');
-    } else if (line.sigil === '!') this.onEvent(rest, t);
+    } else if (frame.sigil === '!') this.onEvent(rest, t);
     else this.onReply(rest);
+  }
+
+  /** Counts a valid line from the device and the lines lost before it. */
+  private received(seq: number, boot: boolean): void {
+    this.stats.rx++;
+    if (this.lastRxSeq !== undefined && !boot) this.stats.seqGaps += seqGap(this.lastRxSeq, seq);
+    this.lastRxSeq = seq;
+    this.lastRxMs = this.clock.nowMs();
   }
 
   private onReply(fields: string[]): void {

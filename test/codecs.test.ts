@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArmCodec, DEFAULT_KCD, readSignalRaw, signalCodec, writeSignalRaw } from '../drivers/arm/codec.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
-import { decodeLine, encodeLine, seqGap } from '../drivers/line-codec.ts';
+import { checkLine, decodeLine, encodeLine, encodeLineBytes, sampleFields, seqGap, type LineFrame } from '../drivers/line-codec.ts';
 
 test('CRC-16/CCITT-FALSE check value of "123456789" is 0x29B1', (t) => {
   t.is(crc16('123456789'), 0x29b1);
@@ -62,6 +62,56 @@ test('line decode: the sequence number is 1 to 5 digits up to 65535, anything el
     const d = decodeLine(withCrc(`=${seq},1`));
     t.deepEqual(d.ok ? 'ok' : [d.error, d.detail], ['malformed', `bad sequence number ${JSON.stringify(seq)}`], seq);
   }
+});
+
+test('line encode: the bytes are the text as UTF-8, integers digit by digit, long lines too', (t) => {
+  const cases: [Parameters<typeof encodeLine>[0], number, (string | number)[]][] = [
+    ['=', 65535, [4294967295, 0, -1, 9, 10, -10, 123456789, -(2 ** 53) + 1, 2 ** 53 - 1]],
+    ['$', 70000, ['POS', 300, ...Array.from({ length: 15 }, (_, i) => i * 101 - 700)]],
+    ['#', 3, [1.5, -0.25, 1e21, Number.NaN, 'NAK', 2, 'Grüße, 温度']],
+    ['!', 0, ['x'.repeat(3000), -7]],
+  ];
+  for (const [sigil, seq, fields] of cases) {
+    const body = `${sigil}${seq & 0xffff}${fields.map((f) => `,${f}`).join('')}`;
+    const text = `${body}*${crc16Hex(body)}\n`;
+    t.is(encodeLine(sigil, seq, fields), text);
+    t.deepEqual(encodeLineBytes(sigil, seq, fields), Buffer.from(text, 'utf8'));
+  }
+});
+
+test('sample fields: integers read straight from the line, NaN for a field that is not one', (t) => {
+  const frameOf = (line: string): LineFrame => {
+    const c = checkLine(line.replace(/\n$/, ''));
+    if (!c.ok) throw new Error(c.detail);
+    return c.frame;
+  };
+  const out: number[] = [99];
+  const good = encodeLine('=', 4, [4294967295, -12, 0, 345, -0, 1000000]);
+  t.is(sampleFields(good, frameOf(good), out), 4294967295);
+  t.deepEqual(out, [-12, 0, 345, 0, 1000000]);
+  const odd = encodeLine('=', 5, [77, '1.5', '', '-', '12a', '+3', ' 4', '0x10', '5', '-6']);
+  t.is(sampleFields(odd, frameOf(odd), out), 77);
+  t.deepEqual(out, [Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN, 5, -6]);
+  for (const bad of [encodeLine('=', 6, ['t1', 5]), encodeLine('=', 6, ['', 5]), encodeLine('=', 6, [])]) {
+    t.is(sampleFields(bad, frameOf(bad), out), undefined, bad);
+  }
+  const trailing = `=7,10,20,*${crc16Hex('=7,10,20,')}`;
+  t.is(sampleFields(trailing, frameOf(trailing), out), 10);
+  t.deepEqual(out, [20, Number.NaN]);
+});
+
+test('property: sample fields agree with decodeLine for any integers', (t) => {
+  const out: number[] = [];
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 32 }), { minLength: 1, maxLength: 60 }), (values) => {
+      const line = encodeLine('=', values.length, values).slice(0, -1);
+      const c = checkLine(line);
+      const d = decodeLine(line);
+      if (!c.ok || !d.ok) return false;
+      return sampleFields(line, c.frame, out) === Number(d.line.fields[0]) && out.join() === d.line.fields.slice(1).map(Number).join();
+    }),
+  );
+  t.pass();
 });
 
 test('sequence gaps count lost lines across the 16-bit wrap', (t) => {

@@ -22,6 +22,18 @@ import { tempDir } from './helpers.ts';
 
 const goodLines = Array.from({ length: 20 }, (_, i) => encodeLine('=', i, [i * 1000, 12, -340, 9810, 5, -6, 7, 312]));
 
+test('a sensor sample with a field that is not an integer is counted malformed and not used', (t) => {
+  const clock = new VirtualClock({ epochMs: 0 });
+  const stream = new MemoryStream();
+  const ft = new FtDriver({ name: 'wrist_ft', stream, clock, transport: 'serial', mode: 'real', streamHz: 50, requestTimeoutMs: 100 });
+  stream.push(Buffer.from(encodeLine('=', 1, [1000, 12, -340, 9810, 5, -6, 7, 312])));
+  for (const bad of ['1.5', '', '12a', 'nan']) stream.push(Buffer.from(encodeLine('=', 2, [2000, 12, -340, bad, 5, -6, 7, 312])));
+  stream.push(Buffer.from(encodeLine('=', 3, ['x', 12, -340, 9810, 5, -6, 7, 312])));
+  clock.close();
+  t.like(ft.stats, { rx: 5, malformed: 5, crcErrors: 0 });
+  t.like(ft.latest, { fx: 0.012, fy: -0.34, fz: 9.81, tx: 0.005, ty: -0.006, tz: 0.007, tempC: 31.2, deviceTimeUs: 1000 });
+});
+
 test('property: a sensor driver fed random and mutated bytes never throws, and counts every line once', (t) => {
   fc.assert(
     fc.property(

@@ -53,28 +53,19 @@ export class FtDriver extends LineDevice {
     this.state = 'finalized';
   }
 
-  protected override handleSample(fields: string[], deviceTimeUs: number): void {
-    if (fields.length !== 7) {
+  protected override handleSample(values: readonly number[], deviceTimeUs: number): void {
+    if (values.length !== 7 || !values.every(Number.isFinite)) {
       this.stats.malformed++;
       return;
     }
-    const n: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const v = Number(fields[i]);
-      if (!Number.isFinite(v)) {
-        this.stats.malformed++;
-        return;
-      }
-      n.push(v);
-    }
     const s: FtSample = {
-      fx: n[0]! / 1000,
-      fy: n[1]! / 1000,
-      fz: n[2]! / 1000,
-      tx: n[3]! / 1000,
-      ty: n[4]! / 1000,
-      tz: n[5]! / 1000,
-      tempC: n[6]! / 10,
+      fx: values[0]! / 1000,
+      fy: values[1]! / 1000,
+      fz: values[2]! / 1000,
+      tx: values[3]! / 1000,
+      ty: values[4]! / 1000,
+      tz: values[5]! / 1000,
+      tempC: values[6]! / 10,
       deviceTimeUs,
       rxMs: this.clock.nowMs(),
     };

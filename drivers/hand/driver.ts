@@ -89,19 +89,19 @@ export class HandDriver extends LineDevice {
     this.state = 'finalized';
   }
 
-  protected override handleSample(fields: string[], deviceTimeUs: number): void {
-    if (fields.length !== SAMPLE_FIELDS) {
+  protected override handleSample(values: readonly number[], deviceTimeUs: number): void {
+    if (values.length !== SAMPLE_FIELDS) {
       this.stats.malformed++;
       return;
     }
-    // One pass over the 44 fields (this runs for every sample): milli-units to units.
+    // One pass over the 44 values (this runs for every sample): milli-units to units.
     const j = HAND_JOINTS.length;
     const a = j + ACTUATED.length;
     const positionRad: number[] = [];
     const currentA: number[] = [];
     const tipForceN: number[] = [];
     for (let i = 0; i < SAMPLE_FIELDS; i++) {
-      const v = Number(fields[i]);
+      const v = values[i]!;
       if (!Number.isFinite(v)) {
         this.stats.malformed++;
         return;

@@ -4,7 +4,7 @@
  * timestamps, and applies the fault knobs (drop, corrupt, latency, stall).
  */
 import type { Clock, TimerHandle } from '../../harness/clock.ts';
-import { decodeLine, encodeLine } from '../line-codec.ts';
+import { decodeLine, encodeLineBytes } from '../line-codec.ts';
 import { LineChannel, type ByteStream } from '../transport/byte-stream.ts';
 import type { FaultKnobs } from './faults.ts';
 import type { Rng } from './rng.ts';
@@ -55,13 +55,13 @@ export abstract class LinePeer {
       this.counts.dropped++;
       return;
     }
-    let text = encodeLine(sigil, seq, [this.deviceTimeUs(), ...fields]);
+    const line = encodeLineBytes(sigil, seq, [this.deviceTimeUs(), ...fields]);
     if (this.faults.corrupt > 0 && this.rng.chance(this.faults.corrupt)) {
       this.counts.corrupted++;
-      const i = 1 + Math.floor(this.rng.float() * (text.length - 7));
-      text = text.slice(0, i) + String.fromCharCode(text.charCodeAt(i) ^ 0x04) + text.slice(i + 1);
+      const i = 1 + Math.floor(this.rng.float() * (line.length - 7));
+      line[i]! ^= 0x04;
     }
-    this.stream.write(text);
+    this.stream.write(line);
   }
 
   private onLine(text: string): void {

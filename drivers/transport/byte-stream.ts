@@ -47,8 +47,8 @@ export class LineChannel {
     });
   }
 
-  send(text: string): void {
-    this.stream.write(text);
+  send(line: string | Buffer): void {
+    this.stream.write(line);
   }
 
   close(): void {
