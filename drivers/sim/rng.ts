@@ -30,7 +30,9 @@ export function fmix32(x: number): number {
 
 export class Rng {
   private readonly gen: Generator;
-  private spare: number | undefined;
+  /** The second value of the last Box-Muller pair, when hasSpare (a field that stays a number). */
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(readonly seed: number) {
     // xoroshiro's first outputs follow its seed closely: nearby seeds (trial 1, trial 2...) would
@@ -61,16 +63,16 @@ export class Rng {
 
   /** Normal(mean, sd), Box-Muller. */
   normal(mean = 0, sd = 1): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return mean + sd * s;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return mean + sd * this.spare;
     }
     let u = 0;
     while (u === 0) u = this.float();
     const v = this.float();
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
+    this.hasSpare = true;
     return mean + sd * r * Math.cos(2 * Math.PI * v);
   }
 

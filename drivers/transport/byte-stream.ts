@@ -35,7 +35,8 @@ export class LineChannel {
       onLine(line);
     });
     this.unsubscribe = stream.onData((chunk) => {
-      const nl = chunk.lastIndexOf(0x0a);
+      // Most chunks of a simulated link are one whole line: no search for those.
+      const nl = chunk[chunk.length - 1] === 0x0a ? chunk.length - 1 : chunk.lastIndexOf(0x0a);
       this.pendingBytes = nl < 0 ? this.pendingBytes + chunk.length : chunk.length - nl - 1;
       if (this.pendingBytes > this.maxLineBytes) {
         // Reset the parser: drop the runaway partial line.
