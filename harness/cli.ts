@@ -19,7 +19,7 @@ import { doctor, formatDoctor } from './doctor.ts';
 import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
 import { prepareResume } from './resume.ts';
-import { harnessVersion } from './run-folder.ts';
+import { packageVersion } from './run-folder.ts';
 import { DEFAULT_RIG, runPlan, type RunControl, type RunOptions } from './run.ts';
 import type { HarnessEvent } from './events.ts';
 import { fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
@@ -65,7 +65,7 @@ export function stdoutWriter(stream: NodeJS.WriteStream = process.stdout): (s: s
 export function buildProgram(out: (s: string) => void, setExit: (code: number) => void): Command {
   const program = new Command('dexhil')
     .description('Hardware-in-the-loop test harness: scenarios on a robot arm (CAN), a dexterous hand and F/T sensors (serial)')
-    .version(harnessVersion().version)
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
 

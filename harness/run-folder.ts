@@ -17,8 +17,13 @@ import type { ResumeState, RunSettings } from './resume.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/** The harness's version, from package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The version and the git commit it runs from (`-dirty` with uncommitted changes), for manifests. */
 export function harnessVersion(): { version: string; commit: string } {
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -27,7 +32,7 @@ export function harnessVersion(): { version: string; commit: string } {
   } catch {
     // not a git checkout (e.g. an npm tarball): the version alone identifies the harness
   }
-  return { version: pkg.version, commit };
+  return { version: packageVersion(), commit };
 }
 
 /** Replaces a file in one step (write aside, flush, rename): a crash leaves the old or the new one whole. */

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { readCsv, runCli, tempDir } from './helpers.ts';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 test('dexhil list shows every scenario with stages and success criteria', async (t) => {
@@ -9,6 +10,12 @@ test('dexhil list shows every scenario with stages and success criteria', async 
   for (const name of ['smoke', 'fold-fabric', 'zipper', 'toilet-paper']) t.regex(out, new RegExp(`^${name} v`, 'm'));
   t.regex(out, /success: slider pulled to the top stop/);
   t.regex(out, /2\. insert-pin \(timeout 30 s, 2 attempts\)/);
+});
+
+test('dexhil --version prints the version of package.json', async (t) => {
+  const { code, out } = await runCli(['--version']);
+  t.is(code, 0);
+  t.is(out.trim(), (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version);
 });
 
 test('dexhil run writes the report folder and prints the summary', async (t) => {
