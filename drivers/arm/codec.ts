@@ -191,18 +191,18 @@ export class ArmCodec {
   private encode(name: string, values: Readonly<Record<string, number>>): CanFrame {
     const msg = this.byName.get(name);
     if (msg === undefined) throw new RangeError(`message ${name} is not in the CAN database`);
-    const data = Buffer.alloc(msg.len);
-    for (const sig of msg.signals) {
+    const ordered = msg.signals.map((sig) => {
       const v = values[sig.name];
       if (v === undefined) throw new RangeError(`${name}.${sig.name}: no value given`);
-      pack(data, sig, v);
-    }
-    return { id: msg.id, ext: msg.ext, rtr: false, data };
+      return v;
+    });
+    return { id: msg.id, ext: msg.ext, rtr: false, data: packAll(msg.len, msg.signals, ordered) };
   }
 
   private read(msg: MessageLayout, frame: CanFrame): Record<string, number> {
+    const v = physicalValues(frame.data, msg.signals);
     const out: Record<string, number> = {};
-    for (const sig of msg.signals) out[sig.name] = unpack(frame.data, sig);
+    msg.signals.forEach((sig, i) => (out[sig.name] = v[i]!));
     return out;
   }
 
@@ -213,14 +213,12 @@ export class ArmCodec {
   private encodeJoint(layouts: readonly (JointLayout | undefined)[], prefix: string, names: readonly string[], joint: number, values: readonly number[]): CanFrame {
     const m = layouts[joint];
     if (m === undefined) return this.encode(`${prefix}${joint}`, Object.fromEntries(names.map((n, i) => [n, values[i]!])));
-    const data = Buffer.alloc(m.len);
-    for (let i = 0; i < values.length; i++) pack(data, m.ordered[i]!, values[i]!);
-    return { id: m.id, ext: m.ext, rtr: false, data };
+    return { id: m.id, ext: m.ext, rtr: false, data: packAll(m.len, m.ordered, values) };
   }
 
   /** A joint message's values in the order of `names` (undefined for a signal the KCD lacks). */
   private decodeJoint(m: JointLayout | undefined, msg: MessageLayout, names: readonly string[], frame: CanFrame): number[] {
-    if (m !== undefined && m.id === frame.id) return m.ordered.map((sig) => unpack(frame.data, sig));
+    if (m !== undefined && m.id === frame.id) return physicalValues(frame.data, m.ordered);
     const v = this.read(msg, frame);
     return names.map((n) => v[n]!);
   }
@@ -294,26 +292,19 @@ function specialOf(data: Buffer): SpecialCommand | undefined {
   return undefined;
 }
 
-/**
- * The raw integer of a signal, read as socketcan's signal codec reads it: the payload, zero-padded
- * to 8 bytes, taken as one 64-bit word (little-endian for Intel signals, big-endian for Motorola),
- * `bitLength` bits from bit `bitOffset` (Intel) or ending `bitOffset` bits from the top (Motorola),
- * sign-extended for signed signals. In JavaScript, because a call into the addon per signal cost
- * more than the rest of CAN ingest together; tests check it against the addon bit for bit.
- */
-export function readSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
+/** Bytes `at`..`at + 3` of a payload as a little-endian 32-bit word, bytes past its end as 0. */
+function le32(data: Uint8Array, at: number): number {
+  return ((data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16) | ((data[at + 3] ?? 0) << 24)) >>> 0;
+}
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+/** A signal's bits in its own 64-bit word (high and low halves), sign-extended when signed. */
+function extract(hi: number, lo: number, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
   const len = sig.bitLength;
   const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
-  // The 64-bit word as two 32-bit halves, high and low.
-  let hi: number;
-  let lo: number;
-  if (sig.littleEndian) {
-    lo = (data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16) | ((data[3] ?? 0) << 24);
-    hi = (data[4] ?? 0) | ((data[5] ?? 0) << 8) | ((data[6] ?? 0) << 16) | ((data[7] ?? 0) << 24);
-  } else {
-    hi = ((data[0] ?? 0) << 24) | ((data[1] ?? 0) << 16) | ((data[2] ?? 0) << 8) | (data[3] ?? 0);
-    lo = ((data[4] ?? 0) << 24) | ((data[5] ?? 0) << 16) | ((data[6] ?? 0) << 8) | (data[7] ?? 0);
-  }
   let v: number;
   if (shift >= 32) v = hi >>> (shift - 32);
   else if (shift === 0) v = lo >>> 0;
@@ -324,57 +315,125 @@ export function readSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' 
 }
 
 /**
+ * The raw integer of a signal, read as socketcan's signal codec reads it: the payload, zero-padded
+ * to 8 bytes, taken as one 64-bit word (little-endian for Intel signals, big-endian for Motorola),
+ * `bitLength` bits from bit `bitOffset` (Intel) or ending `bitOffset` bits from the top (Motorola),
+ * sign-extended for signed signals. In JavaScript, because a call into the addon per signal cost
+ * more than the rest of CAN ingest together; tests check it against the addon bit for bit.
+ */
+export function readSignalRaw(data: Uint8Array, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
+  const lo = le32(data, 0);
+  const hi = le32(data, 4);
+  // The big-endian word is the little-endian one with its bytes reversed.
+  return sig.littleEndian ? extract(hi, lo, sig) : extract(bswap32(lo), bswap32(hi), sig);
+}
+
+/** Raw integers of several signals of one payload, read once (as readSignalRaw reads each). */
+export function readSignalsRaw(data: Uint8Array, sigs: readonly Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>[], out: number[]): void {
+  const lo = le32(data, 0);
+  const hi = le32(data, 4);
+  const beHi = bswap32(lo);
+  const beLo = bswap32(hi);
+  for (let i = 0; i < sigs.length; i++) {
+    const sig = sigs[i]!;
+    out[i] = sig.littleEndian ? extract(hi, lo, sig) : extract(beHi, beLo, sig);
+  }
+}
+
+/**
+ * The payload as a 64-bit little-endian word being written: signals are placed into it one by one
+ * (each replacing its bits, as socketcan's codec does), then it goes back into the bytes once.
+ */
+class PayloadWord {
+  lo = 0;
+  hi = 0;
+
+  load(data: Uint8Array): void {
+    this.lo = le32(data, 0);
+    this.hi = le32(data, 4);
+  }
+
+  place(sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
+    const len = sig.bitLength;
+    const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
+    const mask = len < 32 ? ((1 << len) - 1) >>> 0 : 0xffffffff;
+    const value = (raw & mask) >>> 0;
+    // Value and mask moved to their place in the signal's own 64-bit word, as high and low halves.
+    let vHi = 0;
+    let vLo = 0;
+    let mHi = 0;
+    let mLo = 0;
+    if (shift >= 32) {
+      vHi = (value << (shift - 32)) >>> 0;
+      mHi = (mask << (shift - 32)) >>> 0;
+    } else if (shift === 0) {
+      vLo = value;
+      mLo = mask;
+    } else {
+      vLo = (value << shift) >>> 0;
+      mLo = (mask << shift) >>> 0;
+      vHi = value >>> (32 - shift);
+      mHi = mask >>> (32 - shift);
+    }
+    if (!sig.littleEndian) {
+      // From the big-endian word to the little-endian one: bytes reversed.
+      [vHi, vLo, mHi, mLo] = [bswap32(vLo), bswap32(vHi), bswap32(mLo), bswap32(mHi)];
+    }
+    this.lo = ((this.lo & ~mLo) | vLo) >>> 0;
+    this.hi = ((this.hi & ~mHi) | vHi) >>> 0;
+  }
+
+  /** Writes the word back into the payload's bytes (its first 8 at most). */
+  store(data: Uint8Array): void {
+    const n = Math.min(8, data.length);
+    for (let i = 0; i < n; i++) data[i] = ((i < 4 ? this.lo : this.hi) >>> ((i & 3) * 8)) & 0xff;
+  }
+}
+
+const word = new PayloadWord();
+
+/**
  * Places a raw signal value (two's complement for signed signals) into a payload, as socketcan's
  * signal codec does: the signal's bits are replaced, the others kept. In JavaScript, like
  * readSignalRaw, so a frame is packed without a call into the addon per signal (arm frame
  * encoding was 14% of the busy time in a profile of the e2e bench); tests check it against the
  * addon bit for bit.
  */
-export function writeSignalRaw(data: Buffer, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
-  const len = sig.bitLength;
-  const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
-  const mask = len < 32 ? ((1 << len) - 1) >>> 0 : 0xffffffff;
-  const value = (raw & mask) >>> 0;
-  // Value and mask moved to their place in the 64-bit word, as high and low 32-bit halves.
-  let vHi = 0;
-  let vLo = 0;
-  let mHi = 0;
-  let mLo = 0;
-  if (shift >= 32) {
-    vHi = (value << (shift - 32)) >>> 0;
-    mHi = (mask << (shift - 32)) >>> 0;
-  } else if (shift === 0) {
-    vLo = value;
-    mLo = mask;
-  } else {
-    vLo = (value << shift) >>> 0;
-    mLo = (mask << shift) >>> 0;
-    vHi = value >>> (32 - shift);
-    mHi = mask >>> (32 - shift);
-  }
-  const n = Math.min(8, data.length);
-  for (let i = 0; i < n; i++) {
-    // Intel: byte i holds word bits 8i..8i+7; Motorola: byte 0 holds the top 8 bits.
-    const high = sig.littleEndian ? i >= 4 : i < 4;
-    const at = sig.littleEndian ? (i % 4) * 8 : 24 - (i % 4) * 8;
-    const m = ((high ? mHi : mLo) >>> at) & 0xff;
-    if (m === 0) continue;
-    data[i] = (data[i]! & ~m) | (((high ? vHi : vLo) >>> at) & m);
-  }
+export function writeSignalRaw(data: Uint8Array, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
+  writeSignalsRaw(data, [sig], [raw]);
+}
+
+/** Places several raw values, in order, into a payload: as writeSignalRaw for each, bytes written once. */
+export function writeSignalsRaw(data: Uint8Array, sigs: readonly Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>[], raws: readonly number[]): void {
+  word.load(data);
+  for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, raws[i]!);
+  word.store(data);
 }
 
 /**
- * Places a physical value: clamped to the signal's range (MIT packing saturates: a value outside
- * it is sent as the nearest end), scaled to the raw integer round((value - intercept) / slope).
+ * The raw integer of a physical value: clamped to the signal's range (MIT packing saturates: a
+ * value outside it is sent as the nearest end), scaled to round((value - intercept) / slope).
  * @throws RangeError when the value is not a finite number.
  */
-function pack(data: Buffer, sig: SignalLayout, value: number): void {
+function rawOf(sig: SignalLayout, value: number): number {
   if (!Number.isFinite(value)) throw new RangeError(`signal value ${value} is not a finite number`);
   const clamped = value < sig.intercept ? sig.intercept : value > sig.max ? sig.max : value;
-  writeSignalRaw(data, sig, Math.round((clamped - sig.intercept) / sig.slope));
+  return Math.round((clamped - sig.intercept) / sig.slope);
 }
 
-/** A signal's physical value: raw * slope + intercept. */
-function unpack(data: Buffer, sig: SignalLayout): number {
-  return readSignalRaw(data, sig) * sig.slope + sig.intercept;
+/** The physical values (raw * slope + intercept) of signals of one payload. */
+function physicalValues(data: Uint8Array, sigs: readonly SignalLayout[]): number[] {
+  const v: number[] = [];
+  readSignalsRaw(data, sigs, v);
+  for (let i = 0; i < sigs.length; i++) v[i] = v[i]! * sigs[i]!.slope + sigs[i]!.intercept;
+  return v;
+}
+
+/** Packs physical values into a fresh payload of `len` bytes, signal by signal. */
+function packAll(len: number, sigs: readonly SignalLayout[], values: readonly number[]): Buffer {
+  const data = Buffer.alloc(len);
+  const raws: number[] = [];
+  for (let i = 0; i < sigs.length; i++) raws.push(rawOf(sigs[i]!, values[i]!));
+  writeSignalsRaw(data, sigs, raws);
+  return data;
 }
