@@ -432,8 +432,9 @@ function physicalValues(data: Uint8Array, sigs: readonly SignalLayout[]): number
 /** Packs physical values into a fresh payload of `len` bytes, signal by signal. */
 function packAll(len: number, sigs: readonly SignalLayout[], values: readonly number[]): Buffer {
   const data = Buffer.alloc(len);
-  const raws: number[] = [];
-  for (let i = 0; i < sigs.length; i++) raws.push(rawOf(sigs[i]!, values[i]!));
-  writeSignalsRaw(data, sigs, raws);
+  word.lo = 0;
+  word.hi = 0;
+  for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, rawOf(sigs[i]!, values[i]!));
+  word.store(data);
   return data;
 }

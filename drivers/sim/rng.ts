@@ -71,9 +71,10 @@ export class Rng {
     while (u === 0) u = this.float();
     const v = this.float();
     const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
+    const angle = 2 * Math.PI * v;
+    this.spare = r * Math.sin(angle);
     this.hasSpare = true;
-    return mean + sd * r * Math.cos(2 * Math.PI * v);
+    return mean + sd * r * Math.cos(angle);
   }
 
   /** Poisson(lambda) by inversion (small lambdas only). */

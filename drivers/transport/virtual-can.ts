@@ -69,10 +69,11 @@ export class VirtualCanBus {
     const durationMs = (frameBits(winner.frame) * 1000) / this.options.bitrate;
     this.clock.setTimer(durationMs, () => {
       this.framesCarried++;
-      const tsNs = this.clock.nowNs();
+      // No receive time on the frame: it arrives now, and a receiver that wants the time (the
+      // arm driver's trace) reads the clock, rather than a bigint being made for every frame.
       const { id, ext, rtr, data } = winner.frame;
       for (const ch of this.channels) {
-        if (ch !== winner.from) ch.deliver({ id, ext, rtr, data, tsNs });
+        if (ch !== winner.from) ch.deliver({ id, ext, rtr, data });
       }
       this.startNext();
     });
