@@ -10,6 +10,7 @@ import path from 'node:path';
 import { loadRun } from '../analysis/compare.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
 import { encodeLine } from '../drivers/line-codec.ts';
+import { LineChannel } from '../drivers/transport/byte-stream.ts';
 import { MemoryStream } from '../drivers/transport/memory-stream.ts';
 import { SlcanChannel } from '../drivers/transport/slcan.ts';
 import { VirtualClock } from '../harness/clock.ts';
@@ -21,6 +22,36 @@ import { findScenario } from '../scenarios/index.ts';
 import { tempDir } from './helpers.ts';
 
 const goodLines = Array.from({ length: 20 }, (_, i) => encodeLine('=', i, [i * 1000, 12, -340, 9810, 5, -6, 7, 312]));
+
+test('the line channel gives each line once, whatever the chunks; drops a runaway line and goes on; stops at close', (t) => {
+  const stream = new MemoryStream();
+  const got: string[] = [];
+  const ch = new LineChannel(stream, (l) => got.push(l));
+  stream.push(Buffer.from('=1,a*0000\n=2,b*0000\r\n=3,'));
+  stream.push(Buffer.from('c*0000\n'));
+  stream.push(Buffer.from('x'.repeat(700)));
+  stream.push(Buffer.from('y'.repeat(700)));
+  stream.push(Buffer.from('tail\n=4,d*0000\n\xe9\n', 'latin1'));
+  // The 700 x's and 700 y's make a line over 1 KiB: what the parser held (the x's) is dropped.
+  t.deepEqual(got, ['=1,a*0000', '=2,b*0000\r', '=3,c*0000', `${'y'.repeat(700)}tail`, '=4,d*0000', '\xe9']);
+  t.is(ch.overflows, 1);
+  ch.close();
+  stream.push(Buffer.from('=5,e*0000\n'));
+  t.is(got.length, 6);
+});
+
+test('property: the line channel gives the same lines however the bytes are cut into chunks', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.stringMatching(/^[ -~]{0,60}$/), { maxLength: 30 }), fc.integer({ min: 1, max: 97 }), (lines, size) => {
+      const stream = new MemoryStream();
+      const got: string[] = [];
+      new LineChannel(stream, (l) => got.push(l));
+      stream.push(Buffer.from(lines.map((l) => `${l}\n`).join(''), 'latin1'), size);
+      return got.join('\n') === lines.join('\n') && got.length === lines.length;
+    }),
+  );
+  t.pass();
+});
 
 test('a sensor sample with a field that is not an integer is counted malformed and not used', (t) => {
   const clock = new VirtualClock({ epochMs: 0 });
