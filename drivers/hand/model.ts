@@ -31,13 +31,15 @@ export const HAND_JOINT_LIMIT_RAD = 1.8;
 
 /** Full 20-joint posture from the 15 actuated positions (coupled joints follow their drivers). */
 export function expandPosture(actuated: readonly number[]): number[] {
+  // Plain loops over flat tables: the simulated hand expands its posture for every sample.
   const full = new Array<number>(HAND_JOINTS.length).fill(0);
-  ACTUATED.forEach((j, k) => {
-    full[j] = actuated[k] ?? 0;
-  });
-  for (const [j, [driver, ratio]] of COUPLINGS) full[j] = (full[driver] ?? 0) * ratio;
+  for (let k = 0; k < ACTUATED.length; k++) full[ACTUATED[k]!] = actuated[k] ?? 0;
+  for (let c = 0; c < COUPLED.length; c += 3) full[COUPLED[c]!] = full[COUPLED[c + 1]!]! * COUPLED[c + 2]!;
   return full;
 }
+
+/** COUPLINGS flattened: coupled joint, driving joint, ratio, for each. */
+const COUPLED: readonly number[] = [...COUPLINGS].flatMap(([j, [driver, ratio]]) => [j, driver, ratio]);
 
 /** Named postures (15 actuated positions, rad). */
 export const POSTURES = {

@@ -14,7 +14,7 @@ import type { SimWorld } from './world/index.ts';
 
 export class HandPeer extends LinePeer {
   private active = false;
-  private pos = new Array<number>(ACTUATED.length).fill(0);
+  private readonly pos = new Array<number>(ACTUATED.length).fill(0);
   private target = new Array<number>(ACTUATED.length).fill(0);
   private currentLimitA = 0.3;
   private lastMs = 0;
@@ -36,12 +36,15 @@ export class HandPeer extends LinePeer {
     const step = (this.speedRadS * (now - this.lastMs)) / 1000;
     this.lastMs = now;
     const blocked = this.world.holding();
-    this.pos = this.pos.map((p, i) => {
+    // In place: this runs for every sample and request (nothing else holds this.pos).
+    const pos = this.pos;
+    for (let i = 0; i < pos.length; i++) {
+      const p = pos[i]!;
       const t = this.target[i]!;
       // Fingers closing on a held object stop short of the target.
       const goal = blocked && t > p ? Math.min(t, p + step * 0.05) : t;
-      return p + Math.max(-step, Math.min(step, goal - p));
-    });
+      pos[i] = p + Math.max(-step, Math.min(step, goal - p));
+    }
   }
 
   protected override handle(verb: string, args: string[]): ReturnType<LinePeer['handle']> {
