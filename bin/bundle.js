@@ -79,7 +79,11 @@ async function build() {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
+    // npm packages go into the bundle too, but for those loaded only when needed or that carry
+    // native code (and this module's bundler).
+    external: ['mqtt', 'serialport', 'socketcan', 'tsx', 'tsx/*', 'esbuild'],
+    // Their CommonJS code calls require() for Node's own modules: an ESM chunk has none of its own.
+    banner: { js: "import { createRequire as __dexhilRequire } from 'node:module'; const require = __dexhilRequire(import.meta.url);" },
     outExtension: { '.js': '.mjs' },
     outdir: 'out',
     write: false,
