@@ -55,29 +55,41 @@ export class VirtualCanBus {
   }
 
   private startNext(): void {
-    if (this.pending.length === 0) {
+    const pending = this.pending;
+    if (pending.length === 0) {
       this.busy = false;
       return;
     }
     // Arbitration: the lowest identifier wins; standard beats extended with the same base id.
     let best = 0;
-    for (let i = 1; i < this.pending.length; i++) {
-      if (beats(this.pending[i]!, this.pending[best]!)) best = i;
+    for (let i = 1; i < pending.length; i++) {
+      if (beats(pending[i]!, pending[best]!)) best = i;
     }
-    const [winner] = this.pending.splice(best, 1) as [Pending];
+    const winner = pending[best]!;
+    // Taken out by moving the last one into its place: ties go by `order`, not by place.
+    pending[best] = pending[pending.length - 1]!;
+    pending.pop();
     this.busy = true;
-    const durationMs = (frameBits(winner.frame) * 1000) / this.options.bitrate;
-    this.clock.setTimer(durationMs, () => {
-      this.framesCarried++;
-      // No receive time on the frame: it arrives now, and a receiver that wants the time (the
-      // arm driver's trace) reads the clock, rather than a bigint being made for every frame.
-      const { id, ext, rtr, data } = winner.frame;
-      for (const ch of this.channels) {
-        if (ch !== winner.from) ch.deliver({ id, ext, rtr, data });
-      }
-      this.startNext();
-    });
+    this.onBus = winner;
+    this.clock.setTimer((frameBits(winner.frame) * 1000) / this.options.bitrate, this.transmitted);
   }
+
+  /** The frame on the wire now. */
+  private onBus: Pending | undefined;
+
+  /** The frame on the wire has gone through: every other channel receives it, the next one starts. */
+  private readonly transmitted = (): void => {
+    const winner = this.onBus!;
+    this.onBus = undefined;
+    this.framesCarried++;
+    // No receive time on the frame: it arrives now, and a receiver that wants the time (the
+    // arm driver's trace) reads the clock, rather than a bigint being made for every frame.
+    const { id, ext, rtr, data } = winner.frame;
+    for (const ch of this.channels) {
+      if (ch !== winner.from) ch.deliver({ id, ext, rtr, data });
+    }
+    this.startNext();
+  };
 }
 
 /** CAN arbitration: the lower 11-bit base id wins; on a tie a standard frame beats an extended one. */
