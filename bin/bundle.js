@@ -83,7 +83,7 @@ async function build() {
     // native code (and this module's bundler).
     external: ['mqtt', 'serialport', 'socketcan', 'tsx', 'tsx/*', 'esbuild'],
     // Their CommonJS code calls require() for Node's own modules: an ESM chunk has none of its own.
-    banner: { js: "import { createRequire as __dexhilRequire } from 'node:module'; const require = __dexhilRequire(import.meta.url);" },
+    banner: { js: `import { createRequire as __dexhilRequire } from 'node:module'; const require = __dexhilRequire(${'import.meta'}.url);` },
     outExtension: { '.js': '.mjs' },
     outdir: 'out',
     write: false,
