@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArmCodec, DEFAULT_KCD, readSignalRaw, readSignalsRaw, signalCodec, writeSignalRaw, writeSignalsRaw } from '../drivers/arm/codec.ts';
+import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
+import { readSignalRaw, readSignalsRaw, signalCodec, writeSignalRaw, writeSignalsRaw } from '../drivers/arm/signal-bits.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { checkLine, decodeLine, encodeLine, encodeLineBytes, sampleFields, seqGap, type LineFrame } from '../drivers/line-codec.ts';
 

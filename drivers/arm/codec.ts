@@ -1,7 +1,7 @@
 /**
  * The arm's CAN codec. Frame layouts live in the KCD file (fixtures/can/arm.kcd), read by the
- * `socketcan` package's KCD parser; signals are packed and unpacked by writeSignalRaw and
- * readSignalRaw, which place and read bits exactly as that package's native signal codec does.
+ * `socketcan` package's KCD parser; signals are placed and read by signal-bits.ts, exactly as
+ * that package's native signal codec does.
  * This module adds what a KCD cannot say: the MIT-mode special frames (enable / disable / zero),
  * range clamping, and typed views of the messages.
  */
@@ -10,21 +10,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CanFrame } from '../types.ts';
+import { PayloadWord, readSignalsRaw, type SignalBits } from './signal-bits.ts';
 
 // socketcan is CommonJS with native addons; load it through require so ESM interop is explicit.
-// The KCD parser gives the frame layouts; the addon's signal codec packs the bits, and
-// readSignalRaw unpacks them the same way.
 const require = createRequire(import.meta.url);
 type SocketCanModule = typeof import('socketcan');
 const socketcan = require('socketcan') as SocketCanModule;
-export interface SignalCodec {
-  encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
-  decodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number): [number, number];
-}
-/** socketcan's native signal codec (exported for the tests that hold our reader to it). */
-export const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
-/** socketcan's code for a signed signal, read once: a property of the CommonJS module object is a slow lookup per signal. */
-const SIGNED = socketcan.SignalType.SIGNED;
 
 export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
 export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
@@ -88,13 +79,8 @@ export type DecodedArmFrame =
   | { kind: 'unknown'; id: number };
 
 /** One signal of a message, as the codec needs it (from the KCD parser's Signal). */
-interface SignalLayout {
+interface SignalLayout extends SignalBits {
   name: string;
-  bitOffset: number;
-  bitLength: number;
-  littleEndian: boolean;
-  /** socketcan's SignalType code: 0 unsigned, 1 signed (the KCD may also say float, we do not use it). */
-  type: number;
   slope: number;
   intercept: number;
   /** The largest physical value the signal carries (the smallest is `intercept`). */
@@ -186,7 +172,7 @@ export class ArmCodec {
   /**
    * Packs a message: each value is clamped to its signal's range, scaled to the raw integer
    * round((value - intercept) / slope), and placed as socketcan's signal codec places it
-   * (writeSignalRaw); unused bits are 0.
+   * (signal-bits.ts); unused bits are 0.
    */
   private encode(name: string, values: Readonly<Record<string, number>>): CanFrame {
     const msg = this.byName.get(name);
@@ -292,124 +278,6 @@ function specialOf(data: Buffer): SpecialCommand | undefined {
   return undefined;
 }
 
-/** Bytes `at`..`at + 3` of a payload as a little-endian 32-bit word, bytes past its end as 0. */
-function le32(data: Uint8Array, at: number): number {
-  return ((data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16) | ((data[at + 3] ?? 0) << 24)) >>> 0;
-}
-
-function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
-}
-
-/** A signal's bits in its own 64-bit word (high and low halves), sign-extended when signed. */
-function extract(hi: number, lo: number, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
-  const len = sig.bitLength;
-  const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
-  let v: number;
-  if (shift >= 32) v = hi >>> (shift - 32);
-  else if (shift === 0) v = lo >>> 0;
-  else v = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
-  if (len < 32) v = (v & ((1 << len) - 1)) >>> 0;
-  if (sig.type === SIGNED && v >= 2 ** (len - 1)) v -= 2 ** len;
-  return v;
-}
-
-/**
- * The raw integer of a signal, read as socketcan's signal codec reads it: the payload, zero-padded
- * to 8 bytes, taken as one 64-bit word (little-endian for Intel signals, big-endian for Motorola),
- * `bitLength` bits from bit `bitOffset` (Intel) or ending `bitOffset` bits from the top (Motorola),
- * sign-extended for signed signals. In JavaScript, because a call into the addon per signal cost
- * more than the rest of CAN ingest together; tests check it against the addon bit for bit.
- */
-export function readSignalRaw(data: Uint8Array, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>): number {
-  const lo = le32(data, 0);
-  const hi = le32(data, 4);
-  // The big-endian word is the little-endian one with its bytes reversed.
-  return sig.littleEndian ? extract(hi, lo, sig) : extract(bswap32(lo), bswap32(hi), sig);
-}
-
-/** Raw integers of several signals of one payload, read once (as readSignalRaw reads each). */
-export function readSignalsRaw(data: Uint8Array, sigs: readonly Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian' | 'type'>[], out: number[]): void {
-  const lo = le32(data, 0);
-  const hi = le32(data, 4);
-  const beHi = bswap32(lo);
-  const beLo = bswap32(hi);
-  for (let i = 0; i < sigs.length; i++) {
-    const sig = sigs[i]!;
-    out[i] = sig.littleEndian ? extract(hi, lo, sig) : extract(beHi, beLo, sig);
-  }
-}
-
-/**
- * The payload as a 64-bit little-endian word being written: signals are placed into it one by one
- * (each replacing its bits, as socketcan's codec does), then it goes back into the bytes once.
- */
-class PayloadWord {
-  lo = 0;
-  hi = 0;
-
-  load(data: Uint8Array): void {
-    this.lo = le32(data, 0);
-    this.hi = le32(data, 4);
-  }
-
-  place(sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
-    const len = sig.bitLength;
-    const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
-    const mask = len < 32 ? ((1 << len) - 1) >>> 0 : 0xffffffff;
-    const value = (raw & mask) >>> 0;
-    // Value and mask moved to their place in the signal's own 64-bit word, as high and low halves.
-    let vHi = 0;
-    let vLo = 0;
-    let mHi = 0;
-    let mLo = 0;
-    if (shift >= 32) {
-      vHi = (value << (shift - 32)) >>> 0;
-      mHi = (mask << (shift - 32)) >>> 0;
-    } else if (shift === 0) {
-      vLo = value;
-      mLo = mask;
-    } else {
-      vLo = (value << shift) >>> 0;
-      mLo = (mask << shift) >>> 0;
-      vHi = value >>> (32 - shift);
-      mHi = mask >>> (32 - shift);
-    }
-    if (!sig.littleEndian) {
-      // From the big-endian word to the little-endian one: bytes reversed.
-      [vHi, vLo, mHi, mLo] = [bswap32(vLo), bswap32(vHi), bswap32(mLo), bswap32(mHi)];
-    }
-    this.lo = ((this.lo & ~mLo) | vLo) >>> 0;
-    this.hi = ((this.hi & ~mHi) | vHi) >>> 0;
-  }
-
-  /** Writes the word back into the payload's bytes (its first 8 at most). */
-  store(data: Uint8Array): void {
-    const n = Math.min(8, data.length);
-    for (let i = 0; i < n; i++) data[i] = ((i < 4 ? this.lo : this.hi) >>> ((i & 3) * 8)) & 0xff;
-  }
-}
-
-const word = new PayloadWord();
-
-/**
- * Places a raw signal value (two's complement for signed signals) into a payload, as socketcan's
- * signal codec does: the signal's bits are replaced, the others kept. In JavaScript, like
- * readSignalRaw, so a frame is packed without a call into the addon per signal (arm frame
- * encoding was 14% of the busy time in a profile of the e2e bench); tests check it against the
- * addon bit for bit.
- */
-export function writeSignalRaw(data: Uint8Array, sig: Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>, raw: number): void {
-  writeSignalsRaw(data, [sig], [raw]);
-}
-
-/** Places several raw values, in order, into a payload: as writeSignalRaw for each, bytes written once. */
-export function writeSignalsRaw(data: Uint8Array, sigs: readonly Pick<SignalLayout, 'bitOffset' | 'bitLength' | 'littleEndian'>[], raws: readonly number[]): void {
-  word.load(data);
-  for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, raws[i]!);
-  word.store(data);
-}
-
 /**
  * The raw integer of a physical value: clamped to the signal's range (MIT packing saturates: a
  * value outside it is sent as the nearest end), scaled to round((value - intercept) / slope).
@@ -429,11 +297,12 @@ function physicalValues(data: Uint8Array, sigs: readonly SignalLayout[]): number
   return v;
 }
 
+const word = new PayloadWord();
+
 /** Packs physical values into a fresh payload of `len` bytes, signal by signal. */
 function packAll(len: number, sigs: readonly SignalLayout[], values: readonly number[]): Buffer {
   const data = Buffer.alloc(len);
-  word.lo = 0;
-  word.hi = 0;
+  word.load(data);
   for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, rawOf(sigs[i]!, values[i]!));
   word.store(data);
   return data;
