@@ -82,7 +82,6 @@ function readOptionFile(option: string, file: string): Buffer {
   }
 }
 
-/** The mqtt.js options for `settings`. @throws DexhilError USAGE on a bad URL or an unreadable file. */
 const require = createRequire(import.meta.url);
 let mqttModule: typeof import('mqtt') | undefined;
 /**
@@ -94,6 +93,7 @@ export function mqttJs(): typeof import('mqtt') {
   return mqttModule;
 }
 
+/** The mqtt.js options for `settings`. @throws DexhilError USAGE on a bad URL or an unreadable file. */
 export function clientOptions(settings: MqttSettings, rigId: string, will: { topic: string; payload: string }): IClientOptions {
   let url: URL;
   try {

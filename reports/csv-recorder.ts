@@ -15,6 +15,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, wri
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { csvParse } from 'd3-dsv';
+import { monotonicMs } from '../harness/clock.ts';
 import type { AttemptRecord, CorrectionRecord, HarnessEvent, TrialRecord } from '../harness/events.ts';
 import { CORRECTION_COLUMNS, correctionRow, DEVICE_COLUMNS, deviceRow, runContext, STEP_COLUMNS, stepRow, TRIAL_COLUMNS, trialRow, type RunContext } from './columns.ts';
 
@@ -50,19 +51,17 @@ export class CsvRecorder {
   private steps: Cell[][] = [];
   private corrections: Cell[][] = [];
 
-  /** `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. */
   private fds: { trials: number; steps: number; corrections: number } | undefined;
-
-  /**
-   * `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. With `resume`,
-   * the files of an interrupted run (repaired first) are appended to, not started afresh.
-   */
-  /** Trial rows written to steps/corrections but not yet synced, waiting to be written together. */
+  /** Trial rows whose steps and corrections are written, waiting to go to disk together. */
   private held: string[] = [];
   private lastSync = -Infinity;
   private syncTimer: NodeJS.Timeout | undefined;
   private lateFailure: unknown;
 
+  /**
+   * `traceSlice` gives the trials.csv `traces` cell of the trial that just ended. With `resume`,
+   * the files of an interrupted run (repaired first) are appended to, not started afresh.
+   */
   constructor(
     readonly dir: string,
     private readonly traceSlice: () => string = () => '',
@@ -132,7 +131,7 @@ export class CsvRecorder {
     writeAll(this.fds.steps, steps);
     writeAll(this.fds.corrections, corrections);
     this.held.push(trial);
-    const now = performance.now();
+    const now = monotonicMs();
     if (now - this.lastSync >= this.syncEveryMs) this.sync();
     else {
       this.syncTimer ??= setTimeout(() => {
@@ -163,7 +162,7 @@ export class CsvRecorder {
     writeAll(this.fds.trials, this.held.join(''));
     fsyncSync(this.fds.trials);
     this.held = [];
-    this.lastSync = performance.now();
+    this.lastSync = monotonicMs();
   }
 
   /** Writes what is held and closes the report files (the run ended). Safe to call twice. */
