@@ -59,15 +59,19 @@ test('trial rows wait up to syncEveryMs to go to disk together, always after the
   t.deepEqual(rowsIn('trials.csv'), [1, 2], 'by default each trial row is on disk when the trial is written');
   each.close();
 
-  const batched = new CsvRecorder(dir, () => '', true, 60);
+  // Windows of 400 ms: a loaded machine can pause this test for tens of milliseconds between writes.
+  const batched = new CsvRecorder(dir, () => '', true, 400);
   batched.start(ctx);
   write(batched, 3); // the first goes at once
   write(batched, 4);
   write(batched, 5);
   t.deepEqual(rowsIn('trials.csv'), [1, 2, 3]);
   t.deepEqual(rowsIn('steps.csv'), [1, 2, 3, 4, 5], 'details are written at once');
-  await new Promise((resolve) => setTimeout(resolve, 150));
-  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5], 'held rows go to disk within syncEveryMs');
+  // The timer's sync (due 400 ms after the first row; later on a loaded machine), then 400 ms
+  // more, so that the next row goes at once.
+  for (const until = Date.now() + 5000; rowsIn('trials.csv').length < 5 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5], 'held rows go to disk by the timer');
+  await new Promise((resolve) => setTimeout(resolve, 450));
   write(batched, 6); // long enough since the last sync: at once
   write(batched, 7);
   t.deepEqual(rowsIn('trials.csv'), [1, 2, 3, 4, 5, 6]);
@@ -78,14 +82,16 @@ test('trial rows wait up to syncEveryMs to go to disk together, always after the
 test('a held sync that fails in its timer (the file went away under it) fails the next write, not silently', async (t) => {
   const dir = tempDir('sync-fail');
   const trial = (n: number): TrialRecord => ({ scenario: 'zipper', scenarioVersion: '1.0.0', trial: n, icId: 'ic', seed: 7, outcome: 'pass', success: true, firstAttemptSuccess: true, stagesReached: 1, stagesTotal: 1, rubricScore: 1, failureLabel: '', faultDomain: '', corrections: {}, startMs: 0, durationMs: 10, timeoutMs: 1000, peakForceN: 1, wallStartMs: 0, wallMs: 1 });
-  const csv = new CsvRecorder(dir, () => '', false, 40);
+  const csv = new CsvRecorder(dir, () => '', false, 400);
   csv.start(ctx);
   csv.writeTrial(ctx, trial(1), [], []);
   csv.writeTrial(ctx, trial(2), [], []); // held for the timer
   // The recorder's file descriptors closed behind its back: the timer's fsync fails with EBADF.
   const fds = (csv as unknown as { fds: Record<string, number> }).fds;
   for (const fd of Object.values(fds)) closeSync(fd);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The timer fires 400 ms after the first row, later on a loaded machine.
+  const failed = (): boolean => (csv as unknown as { lateFailure: unknown }).lateFailure !== undefined;
+  for (const until = Date.now() + 5000; !failed() && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 10));
   // Files usable again: only the failure the timer kept can fail the next write.
   for (const name of Object.keys(fds)) fds[name] = openSync(path.join(dir, `${name}.csv`), 'a');
   t.throws(() => csv.writeTrial(ctx, trial(3), [], []), { code: 'EBADF' });
