@@ -151,7 +151,6 @@ export function sampleFields(raw: string, frame: LineFrame, out: number[]): numb
   out.length = 0;
   if (frame.fieldsAt < 0) return undefined;
   let timestamp: number | undefined;
-  let first = true;
   let i = frame.fieldsAt;
   for (;;) {
     const negative = raw.charCodeAt(i) === 0x2d;
@@ -164,15 +163,12 @@ export function sampleFields(raw: string, frame: LineFrame, out: number[]): numb
       d = raw.charCodeAt(++i) - 48;
     }
     // The field must end here, at a comma or at the '*' before the CRC.
-    const at = raw.charCodeAt(i);
-    const whole = i > digitsAt && (at === 0x2c || i === frame.star);
+    const whole = i > digitsAt && (i === frame.star || raw.charCodeAt(i) === 0x2c);
     while (i < frame.star && raw.charCodeAt(i) !== 0x2c) i++;
     const value = whole ? (negative ? -v : v) : Number.NaN;
-    if (first) {
-      if (!whole) return undefined;
-      timestamp = value;
-      first = false;
-    } else out.push(value);
+    if (timestamp !== undefined) out.push(value);
+    else if (whole) timestamp = value;
+    else return undefined; // the first field, the timestamp, is not an integer
     if (i >= frame.star) return timestamp;
     i++;
   }
