@@ -8,6 +8,7 @@ import path from 'node:path';
 import { csvParseRows } from 'd3-dsv';
 import { quantile, wilson } from '../harness/stats.ts';
 import { readCsvRows } from './csv-recorder.ts';
+import { SIGNAL_COLUMNS } from './signals.ts';
 
 type Row = Record<string, string>;
 
@@ -125,33 +126,88 @@ export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<s
   return out;
 }
 
+type Series = Map<string, Map<string, [number, number][]>>;
+
+/** Adds a point to `trial`'s `channel` in `series`; returns the channel's points. */
+function pointsOf(series: Series, trial: string, channel: string): [number, number][] {
+  let chans = series.get(trial);
+  if (chans === undefined) series.set(trial, (chans = new Map()));
+  let pts = chans.get(channel);
+  if (pts === undefined) chans.set(channel, (pts = []));
+  return pts;
+}
+
 /**
  * The signals of the trials keyed `scenario#trial` in `wanted`, by trial and channel, as
- * [seconds, value] points. signals.csv holds every sample of the run (a row per sample and
- * channel: 168,000 rows for 3 x 100 trials), and the report shows a few trials, so rows are
- * picked as they are parsed and no object is made for the others.
+ * [seconds, value] points. A row that has not the header's number of cells (the torn last line
+ * of a run that crashed) is left out. signals.csv holds every sample of the run's failed and
+ * corrected trials (168,000 rows for 3 x 100 trials), read at the end of every run: a file as
+ * SignalCollector writes it is cut by position (scanSignals), any other goes through d3-dsv.
  */
-function readSignalSeries(file: string, wanted: ReadonlySet<string>): Map<string, Map<string, [number, number][]>> {
-  const series = new Map<string, Map<string, [number, number][]>>();
-  if (!existsSync(file) || wanted.size === 0) return series;
+export function readSignalSeries(file: string, wanted: ReadonlySet<string>): Series {
+  if (!existsSync(file) || wanted.size === 0) return new Map();
+  const text = readFileSync(file, 'utf8');
+  const plain = text.startsWith(`${SIGNAL_COLUMNS.join(',')}\n`) && !text.includes('"') && !text.includes('\r');
+  return plain ? scanSignals(text, wanted) : parseSignals(text, wanted);
+}
+
+/** readSignalSeries through d3-dsv's RFC 4180 parser: any quoting, line ends or column order. */
+export function parseSignals(text: string, wanted: ReadonlySet<string>): Series {
+  const series: Series = new Map();
   let col: Record<'scenario' | 'trial' | 't_ms' | 'channel' | 'value', number> | undefined;
-  csvParseRows(readFileSync(file, 'utf8'), (row, i) => {
+  let cells = 0;
+  csvParseRows(text, (row, i) => {
     if (i === 0) {
       const at = (name: string): number => row.indexOf(name);
       col = { scenario: at('scenario'), trial: at('trial'), t_ms: at('t_ms'), channel: at('channel'), value: at('value') };
+      cells = row.length;
       return null;
     }
-    if (col === undefined || row.length < 2) return null; // blank lines
+    if (col === undefined || row.length !== cells) return null;
     const k = `${row[col.scenario]}#${row[col.trial]}`;
     if (!wanted.has(k)) return null;
-    let chans = series.get(k);
-    if (chans === undefined) series.set(k, (chans = new Map()));
-    const channel = row[col.channel] ?? '';
-    let pts = chans.get(channel);
-    if (pts === undefined) chans.set(channel, (pts = []));
-    pts.push([Number(row[col.t_ms]) / 1000, Number(row[col.value])]);
+    pointsOf(series, k, row[col.channel] ?? '').push([Number(row[col.t_ms]) / 1000, Number(row[col.value])]);
     return null;
   });
+  return series;
+}
+
+/**
+ * readSignalSeries for a file with SIGNAL_COLUMNS in order, no quote and `\n` line ends, as the
+ * recorder writes it when no cell needs quoting: every row is then six cells cut at its five
+ * commas. A trial's rows are consecutive, so the trial is looked up when the `run_id,scenario,trial,`
+ * lead changes, not on every row. Gives what parseSignals gives (test/signals-csv.test.ts).
+ */
+export function scanSignals(text: string, wanted: ReadonlySet<string>): Series {
+  const series: Series = new Map();
+  const cut = [0, 0, 0, 0, 0, 0];
+  let lead = ''; // the first three cells and their comma, of the rows being read
+  let trial: string | undefined; // their `scenario#trial` if wanted
+  let channel = '';
+  let points: [number, number][] = [];
+  for (let pos = text.indexOf('\n') + 1; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    let n = 0;
+    for (let c = text.indexOf(',', pos); c >= 0 && c < end && n <= 5; c = text.indexOf(',', c + 1)) cut[n++] = c;
+    if (n === 5) {
+      if (lead === '' || !text.startsWith(lead, pos)) {
+        lead = text.slice(pos, cut[2]! + 1);
+        const k = `${text.slice(cut[0]! + 1, cut[1])}#${text.slice(cut[1]! + 1, cut[2])}`;
+        trial = wanted.has(k) ? k : undefined;
+        channel = '';
+      }
+      if (trial !== undefined) {
+        const from = cut[3]! + 1;
+        if (channel === '' || cut[4]! - from !== channel.length || !text.startsWith(channel, from)) {
+          channel = text.slice(from, cut[4]);
+          points = pointsOf(series, trial, channel);
+        }
+        points.push([Number(text.slice(cut[2]! + 1, cut[3])) / 1000, Number(text.slice(cut[4]! + 1, end))]);
+      }
+    }
+    pos = end + 1;
+  }
   return series;
 }
 

@@ -1,11 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { HarnessEvent, RunInfo, TrialRecord } from '../harness/events.ts';
 import type { Rig } from '../harness/rig.ts';
 import { toCsv } from '../reports/csv-recorder.ts';
+import { parseSignals, readSignalSeries, scanSignals } from '../reports/run-data.ts';
 import { SIGNAL_COLUMNS, SignalRecorder } from '../reports/signals.ts';
 
 type Wrench = { fx: number; fy: number; fz: number; tx: number; ty: number; tz: number; rxMs: number };
@@ -61,4 +62,69 @@ test('signals.csv: the rows of a trial around its events, as toCsv writes them (
   t.is(rows[0]!['run_id'], runId);
   t.is(rows[0]!['value'], '-0.15');
   t.deepEqual(rows.filter((r) => Number(r['t_ms']) > 2500), [], 'nothing after 1 s past the last event');
+});
+
+test('report signals: a signals.csv cut by position gives what the CSV parser gives; torn and blank lines are left out; a quoted file takes the parser', (t) => {
+  const head = `${SIGNAL_COLUMNS.join(',')}\n`;
+  const body = [
+    'r1,zipper,1,0.0,hand.grip_n,0.5',
+    'r1,zipper,1,10.0,hand.grip_n,-0.25',
+    'r1,zipper,1,0.0,wrist_ft.force_n,5',
+    'r1,zipper,1,1.0,wrist_ft.force_n2,6', // a channel whose name starts with the last one's
+    '',
+    'r1,zipper,12,0.0,wrist_ft.force_n,7', // not wanted; starts like trial 1's lead
+    'r1,zipper,2,0.0,,1', // an empty channel name
+    'r1,zipper,2,5.5,wrist_ft.force_n,2,9', // seven cells
+    'r1,zipper,2,6.5,wrist_ft.force_n,2.5',
+    'r1,fold-fabric,1,0.0,wrist_ft.force_n,3',
+    'r1,zipper,1,20.0,hand.grip_n,0.75', // trial 1 again, after others
+    'r1,zipper,2,7.5,wrist', // torn last line
+  ].join('\n');
+  const wanted = new Set(['zipper#1', 'zipper#2']);
+  const plain = head + body;
+  const expected = new Map([
+    ['zipper#1', new Map([['hand.grip_n', [[0, 0.5], [0.01, -0.25], [0.02, 0.75]]], ['wrist_ft.force_n', [[0, 5]]], ['wrist_ft.force_n2', [[0.001, 6]]]])],
+    ['zipper#2', new Map([['', [[0, 1]]], ['wrist_ft.force_n', [[0.0065, 2.5]]]])],
+  ]);
+  t.deepEqual(scanSignals(plain, wanted), expected);
+  t.deepEqual(parseSignals(plain, wanted), expected);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-signals-read-'));
+  const file = path.join(dir, 'signals.csv');
+  writeFileSync(file, plain);
+  t.deepEqual(readSignalSeries(file, wanted), expected);
+  // The same rows with a quoted run id (a comma in it) and CRLF line ends: the parser's way.
+  writeFileSync(file, (head + body.replace(/^r1,/gm, '"r,1",')).replace(/\n/g, '\r\n'));
+  t.deepEqual(readSignalSeries(file, wanted), expected);
+  t.deepEqual(readSignalSeries(path.join(dir, 'none.csv'), wanted), new Map());
+});
+
+test('report signals: both readers agree on a recorded signals.csv (random trials, channels and values)', (t) => {
+  const rand = (() => {
+    let s = 7;
+    return () => ((s = Math.imul(s, 48271) % 2147483647) & 0x7fffffff) / 2147483647;
+  })();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-signals-agree-'));
+  const { rig, wrench, grip } = fakeRig();
+  const rec = new SignalRecorder(dir, rig);
+  const emit = (e: HarnessEvent): void => rec.listener(e);
+  emit({ type: 'run-start', run: { runId: 'run-7' } as RunInfo });
+  for (let trial = 1; trial <= 30; trial++) {
+    const scenario = rand() < 0.5 ? 'zipper' : 'fold-fabric';
+    emit({ type: 'trial-start', scenario, trial, icId: 'ab', tMs: trial * 10_000 });
+    for (let k = 0; k < 50; k++) {
+      const at = trial * 10_000 + k * 40 + rand() * 10;
+      wrench({ fx: rand() * 20 - 10, fy: rand() - 0.5, fz: -rand() * 1e-5, tx: rand(), ty: 0, tz: -rand(), rxMs: at });
+      if (rand() < 0.5) grip({ tipForceN: [rand() * 3, -rand(), 0, 0, 1e-7], rxMs: at + 1 });
+    }
+    if (rand() < 0.6) emit({ type: 'correction', record: { tMs: trial * 10_000 + 1000 } as never });
+    emit({ type: 'trial-end', record: { outcome: rand() < 0.3 ? 'fail' : 'pass', durationMs: 2000 } as TrialRecord });
+  }
+  emit({ type: 'run-end', runId: 'run-7', tMs: 0, wallMs: 0, aborted: false });
+  const text = readFileSync(path.join(dir, 'signals.csv'), 'utf8');
+  const wanted = new Set([...text.matchAll(/^run-7,([^,]+),(\d+),/gm)].map((m) => `${m[1]}#${m[2]}`).filter(() => rand() < 0.7));
+  t.true(wanted.size > 5);
+  const scanned = scanSignals(text, wanted);
+  t.is(scanned.size, wanted.size);
+  t.deepEqual(scanned, parseSignals(text, wanted));
 });
