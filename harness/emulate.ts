@@ -72,7 +72,7 @@ interface Attachment {
 export async function startEmulators(loaded: LoadedRig, options: { seed: number; clock?: Clock }): Promise<EmulatorSet> {
   const clock = options.clock ?? new RealClock();
   const { config, profile, cell } = loaded;
-  const world = new SimWorld(cell.sites, profile.world, () => clock.nowMs());
+  const world = new SimWorld(cell.sites, profile.world, clock);
   const ctx: SimContext = { clock, profile, world, rng: new Rng(options.seed).fork('rig') };
   const homeQ = homeOf(loaded);
   const devices: EmulatedDevice[] = [];

@@ -112,7 +112,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
   const rng = new Rng(options.seed).fork('rig');
   const homeQ = homeOf(loaded);
   const armJoints = homeQ.length;
-  const world = options.world ?? new SimWorld(cell.sites, profile.world, () => clock.nowMs());
+  const world = options.world ?? new SimWorld(cell.sites, profile.world, clock);
   // The scene is simulated when a simulated device lives in it or emulators share theirs with us.
   const simulatedScene = options.world !== undefined || Object.values(resolved).some((r) => r.transport === 'sim');
   const sim: SimContext = { clock, profile, world, rng };

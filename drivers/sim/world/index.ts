@@ -2,6 +2,7 @@
  * The world host: one per simulated rig. It holds what the devices physically do (arm joint
  * positions, the hand's command) and the current task world, and answers the simulated sensors.
  */
+import type { Clock } from '../../../harness/clock.ts';
 import type { Wrench } from '../../types.ts';
 import { Rng } from '../rng.ts';
 import { FabricWorld } from './fabric.ts';
@@ -29,10 +30,15 @@ export class SimWorld {
   private task: TaskWorld | undefined;
   private lastUpdateMs = -1;
 
+  /**
+   * `clock` is the rig's: the world moves on its time. (A clock, not a `() => number`: the sensor
+   * code that asks the world is optimised once for every rig, where a closure made per rig would
+   * be a new call target for each trial block's rig.)
+   */
   constructor(
     private readonly sites: Sites,
     private readonly profile: WorldProfile,
-    private readonly now: () => number,
+    private readonly clock: Pick<Clock, 'nowMs'>,
   ) {}
 
   /**
@@ -52,7 +58,7 @@ export class SimWorld {
   }
 
   private update(): void {
-    const t = this.now();
+    const t = this.clock.nowMs();
     if (t === this.lastUpdateMs) return;
     this.lastUpdateMs = t;
     this.task?.update({ tMs: t, armQ: this.armQ, hand: this.hand });
