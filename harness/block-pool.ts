@@ -165,7 +165,8 @@ export class BlockPool {
     const run = await this.hereCode(code);
     for (let s = this.take(); s !== undefined; s = this.take()) {
       const st = s;
-      await run(this.options.job(st.block), (m) => this.onMessage(m), (c) => {
+      // A copy, as a worker thread gets one: nothing a block does to its job reaches the next.
+      await run(structuredClone(this.options.job(st.block)), (m) => this.onMessage(m), (c) => {
         st.control = c;
         if (this.aborted) c.abort(this.abortReason);
         else if (st.cancelled !== undefined) c.abort(st.cancelled);

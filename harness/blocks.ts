@@ -16,7 +16,7 @@
 import { hash32 } from '../drivers/sim/rng.ts';
 import type { DeviceInfo, LinkStats } from '../drivers/types.ts';
 import { SignalCollector } from '../reports/signals.ts';
-import { loadRig } from './config.ts';
+import type { LoadedRig } from './config.ts';
 import { DexhilError, type ErrorCode } from './errors.ts';
 import { EventBus, type HarnessEvent } from './events.ts';
 import { createRig } from './rig.ts';
@@ -56,9 +56,12 @@ export function blockSeed(seed: number, scenario: string, n: number): number {
 
 /** Everything a thread needs to run a block (plain data: it crosses to worker threads). */
 export interface BlockJob {
-  rigFile: string;
-  profileFile?: string;
-  rigId?: string;
+  /**
+   * The rig as the run loaded it (config, profile, work cell): every block runs on the files as
+   * they were when the run started, even if one is edited meanwhile, and a worker thread needs no
+   * YAML parser or schema library of its own.
+   */
+  rig: LoadedRig;
   runId: string;
   /** The run's seed (initial conditions and trial dynamics are seeded by it, as on any rig). */
   seed: number;
@@ -107,8 +110,7 @@ export async function runBlock(job: BlockJob, scenario: ScenarioDef, send: (m: B
   const { block } = job;
   const index = block.index;
   try {
-    const loaded = loadRig(job.rigFile, job.profileFile === undefined ? {} : { profile: job.profileFile });
-    if (job.rigId !== undefined) loaded.config.rig.id = job.rigId;
+    const loaded = job.rig;
     const rig = await createRig(loaded, { seed: blockSeed(job.seed, block.scenario, block.n), epochMs: job.epochMs });
     send({ kind: 'ready', index, devices: [...rig.devices] });
     const bus = new EventBus();

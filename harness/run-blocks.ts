@@ -110,9 +110,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
     registered: threadsCan,
     scenario: (name) => byName.get(name)!,
     job: (block) => ({
-      rigFile: options.rigFile,
-      ...(options.profileFile === undefined ? {} : { profileFile: options.profileFile }),
-      rigId: loaded.config.rig.id,
+      rig: loaded,
       runId,
       seed: options.seed,
       epochMs,
