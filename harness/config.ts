@@ -147,13 +147,6 @@ export const cellSchema = z.strictObject({
 });
 export type Cell = z.infer<typeof cellSchema>;
 
-/**
- * Files this thread has parsed and validated, by path: each trial block of a run loads the rig's
- * files again (12 times in a 3 x 100 run), and parsing them took 8-45 ms a time. A file is read
- * every time and parsed again when its text changed.
- */
-const validated = new Map<string, { schema: z.ZodType; text: string; value: unknown }>();
-
 /** Reads and validates a YAML file against a schema; errors name file, line and field. */
 export function loadYaml<T extends z.ZodType>(file: string, schema: T, what: string): z.infer<T> {
   let text: string;
@@ -165,9 +158,6 @@ export function loadYaml<T extends z.ZodType>(file: string, schema: T, what: str
       cause,
     });
   }
-  const known = validated.get(path.resolve(file));
-  // A copy: callers may change what they are given (a run sets the rig id it was asked for).
-  if (known !== undefined && known.text === text && known.schema === schema) return structuredClone(known.value) as z.infer<T>;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -176,10 +166,7 @@ export function loadYaml<T extends z.ZodType>(file: string, schema: T, what: str
     throw new DexhilError('CONFIG_INVALID', `${file}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const result = schema.safeParse(doc.toJS());
-  if (result.success) {
-    validated.set(path.resolve(file), { schema, text, value: structuredClone(result.data) });
-    return result.data;
-  }
+  if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const fieldPath = issue.path.map(String);
   const field = fieldPath.join('.') || '(top level)';
