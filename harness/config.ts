@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_KCD, readArmBus, type ArmBus } from '../drivers/arm/codec.ts';
 import { DexhilError } from './errors.ts';
 
 const name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -, starting with a letter');
@@ -193,15 +194,36 @@ export interface LoadedRig {
   profile: Profile;
   profileFile: string;
   cell: Cell;
+  /** Each arm's CAN database (its KCD file's arm bus), by device name. */
+  armBuses: Record<string, ArmBus>;
 }
 
-/** Loads a rig config and the profile and cell files it names (paths relative to the config). */
+/** The CAN database file of an arm (relative paths are relative to the rig config). */
+export function kcdOf(rigFile: string, dev: ArmConfig): string {
+  return dev.kcd === undefined ? DEFAULT_KCD : path.resolve(path.dirname(rigFile), dev.kcd);
+}
+
+/** Loads a rig config and the profile, cell and KCD files it names (paths relative to the config). */
 export function loadRig(file: string, options: { profile?: string } = {}): LoadedRig {
   const config = loadYaml(file, rigConfigSchema, 'rig config');
   const dir = path.dirname(file);
   // A profile given on the command line replaces the config's (paths relative to the caller).
   const profileFile = options.profile === undefined ? path.resolve(dir, config.rig.profile) : path.resolve(options.profile);
-  return { file, config, profile: loadProfile(profileFile), profileFile, cell: loadYaml(path.resolve(dir, config.rig.cell), cellSchema, 'work cell') };
+  const armBuses: Record<string, ArmBus> = {};
+  for (const [name, dev] of Object.entries(config.devices)) {
+    if (dev.kind !== 'arm') continue;
+    const kcd = kcdOf(file, dev);
+    try {
+      armBuses[name] = readArmBus(kcd);
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message.split('\n')[0]! : String(cause);
+      throw new DexhilError('CONFIG_INVALID', `${file}: rig config field 'devices.${name}.kcd': cannot read the CAN database ${kcd}: ${why}`, {
+        hint: `point devices.${name}.kcd at a KCD file with a <Bus name="arm"> (relative to ${file}), or leave it out for fixtures/can/arm.kcd`,
+        cause,
+      });
+    }
+  }
+  return { file, config, profile: loadProfile(profileFile), profileFile, cell: loadYaml(path.resolve(dir, config.rig.cell), cellSchema, 'work cell'), armBuses };
 }
 
 export function loadProfile(file: string): Profile {

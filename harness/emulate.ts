@@ -5,7 +5,6 @@
  * The arm's motors sit on a virtual CAN bus behind an emulated slcan adapter. Anything that opens
  * the port paths (the harness, python-can, a serial terminal) talks to them as to hardware.
  */
-import { ArmCodec } from '../drivers/arm/codec.ts';
 import type { FaultKnobs } from '../drivers/sim/faults.ts';
 import type { LinePeer } from '../drivers/sim/line-peer.ts';
 import { Rng } from '../drivers/sim/rng.ts';
@@ -18,7 +17,7 @@ import { VirtualCanBus } from '../drivers/transport/virtual-can.ts';
 import { RealClock, type Clock, type TimerHandle } from './clock.ts';
 import type { LoadedRig } from './config.ts';
 import { DexhilError } from './errors.ts';
-import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
+import { armCodecOf, armPeerFor, homeOf, linePeerFor, type SimContext } from './sim-devices.ts';
 
 export interface EmulatedDevice {
   name: string;
@@ -139,7 +138,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
       if (dev.kind === 'arm') {
         // The motors stay on their bus; the cable is the slcan adapter's USB.
         const bus = new VirtualCanBus(clock, { bitrate: dev.bitrate });
-        const peer = armPeerFor(ctx, name, dev, bus.channel(`${name}-motors`), ArmCodec.forFile(kcdOf(loaded, dev)), homeQ);
+        const peer = armPeerFor(ctx, name, dev, bus.channel(`${name}-motors`), armCodecOf(loaded, name), homeQ);
         stops.push(() => peer.stop());
         const dialect = dev.slcanDialect === 'canable' ? CANABLE : LAWICEL;
         devices.push(

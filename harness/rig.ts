@@ -4,7 +4,6 @@
  * scenarios see the Rig, never a transport, and drivers never know whether a peer or hardware
  * answers them.
  */
-import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmDriver } from '../drivers/arm/driver.ts';
 import { FtDriver } from '../drivers/ft/driver.ts';
 import { HandDriver } from '../drivers/hand/driver.ts';
@@ -22,7 +21,7 @@ import { emptyStats, forceMagnitudeN, type CanTrace, type DeviceInfo, type LineT
 import { RealClock, VirtualClock, type Clock } from './clock.ts';
 import type { DeviceConfig, LoadedRig } from './config.ts';
 import { lacksIn, resolveRig, type DeviceNeed } from './rig-plan.ts';
-import { armPeerFor, homeOf, kcdOf, linePeerFor, type SimContext } from './sim-devices.ts';
+import { armCodecOf, armPeerFor, homeOf, linePeerFor, type SimContext } from './sim-devices.ts';
 import { DexhilError } from './errors.ts';
 
 export interface SensorEntry {
@@ -155,7 +154,7 @@ export async function createRig(loaded: LoadedRig, options: CreateRigOptions): P
     const deviceMode: 'sim' | 'real' = transport === 'sim' ? 'sim' : 'real';
     try {
       if (dev.kind === 'arm') {
-        const codec = ArmCodec.forFile(kcdOf(loaded, dev));
+        const codec = armCodecOf(loaded, name);
         let channel: CanChannel;
         let onLinkClosed: ((listener: (reason: string) => void) => void) | undefined;
         if (transport === 'slcan') {

@@ -3,8 +3,7 @@
  * (rig.ts) and the pseudo-terminal emulators (emulate.ts) build the same peers from the same
  * config, so an emulated device is the simulated one behind a real serial port.
  */
-import path from 'node:path';
-import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
+import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmPeer } from '../drivers/sim/arm-peer.ts';
 import type { FaultKnobs } from '../drivers/sim/faults.ts';
 import { FtPeer } from '../drivers/sim/ft-peer.ts';
@@ -15,6 +14,7 @@ import type { SimWorld } from '../drivers/sim/world/index.ts';
 import type { ByteStream } from '../drivers/transport/byte-stream.ts';
 import type { CanChannel } from '../drivers/transport/can.ts';
 import type { Clock } from './clock.ts';
+import { DexhilError } from './errors.ts';
 import type { ArmConfig, FtConfig, HandConfig, LoadedRig, Profile } from './config.ts';
 
 export interface SimContext {
@@ -25,9 +25,11 @@ export interface SimContext {
   rng: Rng;
 }
 
-/** The CAN database file of an arm (relative paths are relative to the rig config). */
-export function kcdOf(loaded: LoadedRig, dev: ArmConfig): string {
-  return dev.kcd === undefined ? DEFAULT_KCD : path.resolve(path.dirname(loaded.file), dev.kcd);
+/** The codec of an arm's CAN database, as the run loaded it (a LoadedRig has one for every arm). */
+export function armCodecOf(loaded: LoadedRig, name: string): ArmCodec {
+  const bus = loaded.armBuses[name];
+  if (bus === undefined) throw new DexhilError('INTERNAL', `${name}: the loaded rig has no CAN database for this arm`);
+  return new ArmCodec(bus);
 }
 
 /** The arm's home pose from the work cell, one value per configured joint. */

@@ -100,13 +100,16 @@ test('a scenario that is not the registry\'s own runs in this thread, as it was 
   t.is(manifest.trial_blocks.threads, 1);
 });
 
-test('every block runs on the rig files as the run loaded them: files edited during the run change nothing', async (t) => {
+test('every block runs on the rig files as the run loaded them (config, profile, cell, KCD): files edited during the run change nothing', async (t) => {
   // A copy of the sim rig with its profile and cell beside it.
   const files = tempDir('blocks-edit-files');
   cpSync(path.dirname(DEFAULT_RIG), path.join(files, 'rigs'), { recursive: true });
   cpSync(path.resolve(path.dirname(DEFAULT_RIG), '../profiles'), path.join(files, 'profiles'), { recursive: true });
   cpSync(path.resolve(path.dirname(DEFAULT_RIG), '../cell.yaml'), path.join(files, 'cell.yaml'));
   const rigFile = path.join(files, 'rigs', path.basename(DEFAULT_RIG));
+  const kcd = path.join(files, 'arm.kcd');
+  cpSync(path.resolve(path.dirname(DEFAULT_RIG), '../can/arm.kcd'), kcd);
+  writeFileSync(rigFile, readFileSync(rigFile, 'utf8').replace(/(\n  arm:\n)/, '$1    kcd: ../arm.kcd\n'));
   const plan = { rigFile, scenarios: [findScenario('zipper')!], trials: 60, seed: 8, epochMs: 0 };
   const untouched = tempDir('blocks-edit-a');
   await runPlan({ ...plan, outDir: untouched, jobs: 2 });
@@ -119,8 +122,10 @@ test('every block runs on the rig files as the run loaded them: files edited dur
     jobs: 2,
     listeners: [
       (e) => {
-        // After the first trial: the profile says the zipper's teeth never engage; the rig file breaks.
+        // After the first trial: the profile says the zipper's teeth never engage; the rig file
+        // and the CAN database break.
         if (e.type !== 'trial-end' || ++done !== 1) return;
+        writeFileSync(kcd, '<NetworkDefinition>');
         const profile = path.join(files, 'profiles', 'default.yaml');
         writeFileSync(profile, readFileSync(profile, 'utf8').replace(/teeth_engage: [0-9.]+/, 'teeth_engage: 0'));
         writeFileSync(rigFile, 'rig: [not a rig\n');

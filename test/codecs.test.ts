@@ -1,10 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { ArmCodec, DEFAULT_KCD } from '../drivers/arm/codec.ts';
-import { readSignalRaw, readSignalsRaw, signalCodec, writeSignalRaw, writeSignalsRaw } from '../drivers/arm/signal-bits.ts';
+import { ArmCodec, DEFAULT_KCD, readArmBus } from '../drivers/arm/codec.ts';
+import { readSignalRaw, readSignalsRaw, SIGNAL_TYPE, signalCodec, writeSignalRaw, writeSignalsRaw } from '../drivers/arm/signal-bits.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { checkLine, decodeLine, encodeLine, encodeLineBytes, sampleFields, seqGap, type LineFrame } from '../drivers/line-codec.ts';
 
@@ -198,19 +199,30 @@ test('arm codec: joint frames follow the KCD whatever order it lists their signa
   t.throws(() => codec.command(3, { ...c, kp: Number.NaN }), { instanceOf: RangeError, message: /not a finite number/ });
 });
 
-test('ArmCodec.forFile shares one codec per KCD file until the file changes', (t) => {
+test('a codec made from an arm bus read once (plain data, as a worker thread gets it) codes as one made from the file; another KCD, another bus', (t) => {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dexhil-kcd-')), 'arm.kcd');
   const kcd = readFileSync(DEFAULT_KCD, 'utf8');
-  writeFileSync(file, kcd);
-  const a = ArmCodec.forFile(file);
-  t.is(ArmCodec.forFile(file), a);
-  t.not(ArmCodec.forFile(DEFAULT_KCD), a);
-  // Joint 8's messages gone: the codec made from the new text has 7 joints.
+  // Joint 8's messages gone.
   writeFileSync(file, kcd.replace(/<Message id="[^"]+" name="(Cmd|Fb)_J8"[\s\S]*?<\/Message>/g, ''));
-  const b = ArmCodec.forFile(file);
-  t.not(b, a);
-  t.is(a.maxJoints, 8);
-  t.is(b.maxJoints, 7);
+  const bus = readArmBus(file);
+  t.is(bus.file, file);
+  const fromBus = new ArmCodec(structuredClone(bus));
+  const fromFile = new ArmCodec(file);
+  t.is(fromBus.maxJoints, 7);
+  t.is(codec.maxJoints, 8);
+  const c = { positionRad: 0.25, velocityRadS: -0.5, kp: 30, kd: 1.5, torqueFfNm: -2 };
+  const fb = { joint: 3, error: 0, positionRad: -0.5, velocityRadS: 0.1, torqueNm: 2, tempMosC: 35, tempRotorC: 40 };
+  for (let j = 1; j <= 7; j++) t.deepEqual(fromBus.command(j, c), fromFile.command(j, c));
+  t.deepEqual(fromBus.feedback(fb), fromFile.feedback(fb));
+  t.deepEqual(fromBus.decode(fromFile.feedback(fb)), fromFile.decode(fromFile.feedback(fb)));
+  t.throws(() => fromBus.command(8, c), { instanceOf: RangeError });
+  t.throws(() => readArmBus(path.join(path.dirname(file), 'none.kcd')));
+});
+
+test("the signal type codes the bit code uses are socketcan's", (t) => {
+  const socketcan = createRequire(import.meta.url)('socketcan') as typeof import('socketcan');
+  t.is(SIGNAL_TYPE.SIGNED, socketcan.SignalType.SIGNED);
+  t.is(SIGNAL_TYPE.UNSIGNED, socketcan.SignalType.UNSIGNED);
 });
 
 test('property: arm decode never throws on random frames', (t) => {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadRig } from '../harness/config.ts';
+import type { DexhilError } from '../harness/errors.ts';
 import { EventBus, type HarnessEvent } from '../harness/events.ts';
 import { DEFAULT_RIG } from '../harness/run.ts';
 import { createRig } from '../harness/rig.ts';
@@ -99,6 +100,26 @@ test('rig config errors name the file, the line and the field', (t) => {
   t.regex(unknown!.message, /unknown-field\.yaml:\d+: rig config field 'devices\.hand': unknown field 'bauds'/);
   const missing = t.throws(() => loadRig('/nonexistent/rig.yaml'));
   t.regex(missing!.message, /cannot read rig config \/nonexistent\/rig\.yaml: ENOENT/);
+});
+
+test("an arm's CAN database is read with the rig: a missing KCD file or one without an arm bus is a config error naming the field", (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-kcd-field-'));
+  const file = path.join(dir, 'rig.yaml');
+  const text = readFileSync(DEFAULT_RIG, 'utf8').replace('../profiles/', `${path.resolve('fixtures/profiles')}/`).replace('../cell.yaml', path.resolve('fixtures/cell.yaml'));
+  const withKcd = (kcd: string): string => text.replace(/(\n  arm:\n)/, `$1    kcd: ${kcd}\n`);
+  t.not(withKcd('x'), text);
+  writeFileSync(path.join(dir, 'arm.kcd'), readFileSync(path.resolve('fixtures/can/arm.kcd'), 'utf8'));
+  writeFileSync(file, withKcd('arm.kcd'));
+  const loaded = loadRig(file);
+  t.is(loaded.armBuses['arm']!.file, path.join(dir, 'arm.kcd'));
+  t.true(loaded.armBuses['arm']!.messages.some((m) => m.name === 'Cmd_J1'));
+  writeFileSync(file, withKcd('missing.kcd'));
+  const missing = t.throws(() => loadRig(file));
+  t.is((missing as DexhilError).code, 'CONFIG_INVALID');
+  t.regex(missing!.message, /rig\.yaml: rig config field 'devices\.arm\.kcd': cannot read the CAN database .*missing\.kcd/);
+  writeFileSync(path.join(dir, 'other.kcd'), readFileSync(path.resolve('fixtures/can/arm.kcd'), 'utf8').replace('<Bus name="arm"', '<Bus name="body"'));
+  writeFileSync(file, withKcd('other.kcd'));
+  t.regex(t.throws(() => loadRig(file))!.message, /devices\.arm\.kcd': cannot read the CAN database .*other\.kcd: .*no <Bus name="arm">/);
 });
 
 test('a rig file loaded again gives a fresh copy, and its new text once it changed', (t) => {

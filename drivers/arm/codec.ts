@@ -5,17 +5,23 @@
  * This module adds what a KCD cannot say: the MIT-mode special frames (enable / disable / zero),
  * range clamping, and typed views of the messages.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CanFrame } from '../types.ts';
-import { PayloadWord, readSignalsRaw, type SignalBits } from './signal-bits.ts';
+import { PayloadWord, readSignalsRaw, SIGNAL_TYPE, type SignalBits } from './signal-bits.ts';
 
 // socketcan is CommonJS with native addons; load it through require so ESM interop is explicit.
 const require = createRequire(import.meta.url);
 type SocketCanModule = typeof import('socketcan');
-const socketcan = require('socketcan') as SocketCanModule;
+let socketcan: SocketCanModule | undefined;
+/**
+ * socketcan, loaded when a KCD file is first read: its KCD parser brings an XML library that takes
+ * about 30 ms to load, which a thread handed an arm bus already read (a trial block's) never needs.
+ */
+function socketcanModule(): SocketCanModule {
+  socketcan ??= require('socketcan') as SocketCanModule;
+  return socketcan;
+}
 
 export const DEFAULT_KCD = fileURLToPath(new URL('../../fixtures/can/arm.kcd', import.meta.url));
 export const ARM_PROTOCOL = { major: 1, minor: 0 } as const;
@@ -117,27 +123,50 @@ function jointLayout(msg: MessageLayout | undefined, names: readonly string[]): 
   return { ...msg, ordered };
 }
 
-const codecs = new Map<string, { text: string; codec: ArmCodec }>();
+/** A signal of a KCD message, as socketcan's KCD parser reads it (the fields the codec uses). */
+export interface KcdSignal {
+  name: string;
+  bitOffset: number;
+  bitLength: number;
+  endianess: 'little' | 'big';
+  type: string;
+  slope: number;
+  intercept: number;
+}
+
+/**
+ * The arm bus (`<Bus name="arm">`) of a KCD file, as socketcan's KCD parser reads it, in plain
+ * data: a run reads it once with the rig's other files (harness/config.ts) and hands it to every
+ * trial block, in worker threads too.
+ */
+export interface ArmBus {
+  /** The KCD file it was read from. */
+  file: string;
+  messages: { name: string; id: number; ext: boolean; length: number; signals: KcdSignal[] }[];
+}
+
+/** Reads the arm bus of a KCD file with socketcan's KCD parser. */
+export function readArmBus(kcdPath: string = DEFAULT_KCD): ArmBus {
+  const network = socketcanModule().parseNetworkDescription(kcdPath);
+  const bus = network.buses['arm'];
+  if (bus === undefined) throw new Error(`${kcdPath}: no <Bus name="arm"> in the CAN database`);
+  return {
+    file: kcdPath,
+    messages: bus.messages.map((m) => ({
+      name: m.name,
+      id: m.id,
+      ext: m.ext,
+      length: m.length,
+      signals: m.signals.map((sig) => ({ name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, endianess: sig.endianess, type: sig.type, slope: sig.slope, intercept: sig.intercept })),
+    })),
+  };
+}
 
 /**
  * Encodes and decodes arm frames. Stateless from the caller's view: each call sets every signal
  * it encodes, and decode reads the signals of exactly the frame it was given.
  */
 export class ArmCodec {
-  /**
-   * The codec of a KCD file, shared: parsing the file took 6-40 ms, and each trial block of a run
-   * builds its rig again. The file is read every time and parsed again when its text changed.
-   */
-  static forFile(kcdPath: string = DEFAULT_KCD): ArmCodec {
-    const text = readFileSync(kcdPath, 'utf8');
-    const key = path.resolve(kcdPath);
-    const known = codecs.get(key);
-    if (known !== undefined && known.text === text) return known.codec;
-    const codec = new ArmCodec(kcdPath);
-    codecs.set(key, { text, codec });
-    return codec;
-  }
-
   readonly maxJoints: number;
   private readonly byName = new Map<string, MessageLayout>();
   private readonly byId = new Map<number, MessageLayout>();
@@ -145,15 +174,14 @@ export class ArmCodec {
   private readonly cmd: (JointLayout | undefined)[] = [];
   private readonly fb: (JointLayout | undefined)[] = [];
 
-  constructor(kcdPath: string = DEFAULT_KCD) {
-    const network = socketcan.parseNetworkDescription(kcdPath);
-    const bus = network.buses['arm'];
-    if (bus === undefined) throw new Error(`${kcdPath}: no <Bus name="arm"> in the CAN database`);
+  /** The codec of a KCD file's arm bus: the file's path, or the bus already read (readArmBus). */
+  constructor(source: string | ArmBus = DEFAULT_KCD) {
+    const bus = typeof source === 'string' ? readArmBus(source) : source;
     let joints = 0;
     for (const m of bus.messages) {
       const signals = m.signals.map((sig): SignalLayout => {
-        const type = sig.type === 'signed' ? socketcan.SignalType.SIGNED : sig.type === 'unsigned' ? socketcan.SignalType.UNSIGNED : -1;
-        if (type < 0 || sig.bitLength > 32) throw new Error(`${kcdPath}: ${m.name}.${sig.name}: only integer signals of at most 32 bits are supported`);
+        const type = sig.type === 'signed' ? SIGNAL_TYPE.SIGNED : sig.type === 'unsigned' ? SIGNAL_TYPE.UNSIGNED : -1;
+        if (type < 0 || sig.bitLength > 32) throw new Error(`${bus.file}: ${m.name}.${sig.name}: only integer signals of at most 32 bits are supported`);
         const max = sig.intercept + sig.slope * (2 ** sig.bitLength - 1);
         return { name: sig.name, bitOffset: sig.bitOffset, bitLength: sig.bitLength, littleEndian: sig.endianess === 'little', type, slope: sig.slope, intercept: sig.intercept, max };
       });

@@ -8,7 +8,6 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const socketcan = require('socketcan') as typeof import('socketcan');
 
 export interface SignalCodec {
   encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
@@ -16,8 +15,13 @@ export interface SignalCodec {
 }
 /** socketcan's native signal codec (exported for the tests that hold ours to it). */
 export const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
-/** socketcan's code for a signed signal, read once: a property of the CommonJS module object is a slow lookup per signal. */
-const SIGNED = socketcan.SignalType.SIGNED;
+/**
+ * socketcan's codes for the integer signal types (its `SignalType`, which mirrors the native
+ * addon's enum; a test holds these to the package's), written here so that reading signals does
+ * not load the package's JavaScript and its KCD parser.
+ */
+export const SIGNAL_TYPE = { UNSIGNED: 0, SIGNED: 1 } as const;
+const SIGNED = SIGNAL_TYPE.SIGNED;
 
 /** Where a signal's bits are. */
 export interface PlacedBits {
