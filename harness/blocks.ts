@@ -57,9 +57,9 @@ export function blockSeed(seed: number, scenario: string, n: number): number {
 /** Everything a thread needs to run a block (plain data: it crosses to worker threads). */
 export interface BlockJob {
   /**
-   * The rig as the run loaded it (config, profile, work cell): every block runs on the files as
-   * they were when the run started, even if one is edited meanwhile, and a worker thread needs no
-   * YAML parser or schema library of its own.
+   * The rig as the run loaded it (config, profile, work cell, the arms' CAN databases): every
+   * block runs on the files as they were when the run started, even if one is edited meanwhile,
+   * and a worker thread needs no YAML parser, schema library or KCD parser of its own.
    */
   rig: LoadedRig;
   runId: string;

@@ -199,7 +199,7 @@ export interface LoadedRig {
 }
 
 /** The CAN database file of an arm (relative paths are relative to the rig config). */
-export function kcdOf(rigFile: string, dev: ArmConfig): string {
+function kcdOf(rigFile: string, dev: ArmConfig): string {
   return dev.kcd === undefined ? DEFAULT_KCD : path.resolve(path.dirname(rigFile), dev.kcd);
 }
 

@@ -128,7 +128,7 @@ export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<s
 
 type Series = Map<string, Map<string, [number, number][]>>;
 
-/** Adds a point to `trial`'s `channel` in `series`; returns the channel's points. */
+/** The points of `trial`'s `channel` in `series` (an empty list the first time). */
 function pointsOf(series: Series, trial: string, channel: string): [number, number][] {
   let chans = series.get(trial);
   if (chans === undefined) series.set(trial, (chans = new Map()));
