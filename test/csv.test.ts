@@ -1,5 +1,5 @@
 import test from 'ava';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { DEFAULT_RIG, runPlan } from '../harness/run.ts';
@@ -86,14 +86,18 @@ test('a held sync that fails in its timer (the file went away under it) fails th
   csv.start(ctx);
   csv.writeTrial(ctx, trial(1), [], []);
   csv.writeTrial(ctx, trial(2), [], []); // held for the timer
-  // The recorder's file descriptors closed behind its back: the timer's fsync fails with EBADF.
+  // The recorder's file descriptors swapped for one no file has: the timer's fsync fails with
+  // EBADF. (Closing them would not do: the other tests of this process open files meanwhile and
+  // may be given the same numbers, and the fsync would then succeed on their files.)
   const fds = (csv as unknown as { fds: Record<string, number> }).fds;
-  for (const fd of Object.values(fds)) closeSync(fd);
+  const real = { ...fds };
+  for (const name of Object.keys(fds)) fds[name] = 2 ** 31 - 1;
   // The timer fires 400 ms after the first row, later on a loaded machine.
   const failed = (): boolean => (csv as unknown as { lateFailure: unknown }).lateFailure !== undefined;
   for (const until = Date.now() + 5000; !failed() && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.true(failed(), 'the timer kept its failure');
   // Files usable again: only the failure the timer kept can fail the next write.
-  for (const name of Object.keys(fds)) fds[name] = openSync(path.join(dir, `${name}.csv`), 'a');
+  Object.assign(fds, real);
   t.throws(() => csv.writeTrial(ctx, trial(3), [], []), { code: 'EBADF' });
   csv.writeTrial(ctx, trial(4), [], []);
   csv.close();
