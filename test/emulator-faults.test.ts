@@ -52,8 +52,14 @@ test('a pulled cable closes the port and fails the pending request naming it; pl
     await t.throwsAsync(lost, { message: new RegExp(`^hand: (serial link ${dev.hostPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} closed \\(disconnected\\)|no reply to VER within \\d+ ms)$`) });
     const clock = new RealClock();
     try {
-      for (let i = 0; i < 100 && hand.linkLost === undefined; i++) await clock.sleep(50);
-      t.is(hand.linkLost, `hand: serial link ${dev.hostPath} closed (disconnected)`);
+      // serialport may notice a vanished pty only when the port is next written to (seen once in
+      // a full-suite run: no close within 5 s), as a host notices when it next talks to the
+      // device: ask again now and then while waiting.
+      for (let i = 0; i < 100 && hand.linkLost === undefined; i++) {
+        if (i % 10 === 9) hand.request('VER').catch(() => undefined);
+        await clock.sleep(50);
+      }
+      t.regex(hand.linkLost ?? '', new RegExp(`^hand: serial link ${dev.hostPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} closed \\((disconnected|error: .+)\\)$`));
       await clock.sleep(700);
       t.true(dev.plugged, 'plugged back in after 400 ms');
       t.true(existsSync(dev.hostPath));
