@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emptyStats, type DeviceInfo, type LinkStats, type RigMode } from '../drivers/types.ts';
 import { writeRunReport } from '../reports/html.ts';
+import type { SignalPlot } from '../reports/signals.ts';
 import { writeJunit } from '../reports/junit.ts';
 import type { LoadedRig } from './config.ts';
 import { DexhilError } from './errors.ts';
@@ -128,10 +129,11 @@ export function deviceHealth(devices: readonly DeviceInfo[], linkStats: Record<s
 
 /**
  * The run's closing files around its final manifest: junit.xml from the finished CSVs (so a
- * resumed run's covers all its trials) before it, report.html (which shows it) after it. A report
- * that cannot be written is said, and the run's records stand.
+ * resumed run's covers all its trials) before it, report.html (which shows it) after it, drawing
+ * `plots` (by `scenario#trial`) when the run kept its trials' plots. A report that cannot be
+ * written is said, and the run's records stand.
  */
-export function closeRunFolder(dir: string, writeFinalManifest: () => void): void {
+export function closeRunFolder(dir: string, writeFinalManifest: () => void, plots?: ReadonlyMap<string, SignalPlot>): void {
   try {
     writeJunit(dir);
   } catch (err) {
@@ -139,7 +141,7 @@ export function closeRunFolder(dir: string, writeFinalManifest: () => void): voi
   }
   writeFinalManifest();
   try {
-    writeRunReport(dir);
+    writeRunReport(dir, plots);
   } catch (err) {
     process.stderr.write(`dexhil: could not write report.html: ${err instanceof Error ? err.message : String(err)}\n`);
   }

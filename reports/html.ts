@@ -17,6 +17,7 @@ import path from 'node:path';
 import { pct } from '../analysis/compare.ts';
 import { DexhilError } from '../harness/errors.ts';
 import { rigModes, runReportData } from './run-data.ts';
+import type { SignalPlot } from './signals.ts';
 
 /** HTML text: & < > " ' escaped. */
 export function esc(s: unknown): string {
@@ -92,8 +93,8 @@ export function table(headers: readonly string[], rows: readonly (readonly unkno
 }
 
 /** The report.html text of a run folder. */
-export function runReportHtml(dir: string): string {
-  const { data, manifest, trials, steps, devices } = runReportData(dir);
+export function runReportHtml(dir: string, plots?: ReadonlyMap<string, SignalPlot>): string {
+  const { data, manifest, trials, steps, devices } = runReportData(dir, plots);
   const modes = rigModes(manifest, trials);
   const kinds = new Set(Object.values(modes));
   const mode = kinds.size === 0 ? 'sim' : kinds.size > 1 ? 'mixed' : [...kinds][0] === 'real' ? 'real' : 'sim';
@@ -181,14 +182,15 @@ ${table(['setting', 'value'], settingRows, new Set(), 'settings')}
 }
 
 /**
- * Writes report.html into the run folder; returns its path.
+ * Writes report.html into the run folder; returns its path. `plots`: every trial's signal plot by
+ * `scenario#trial`, when the run kept them; else they are read from signals.csv.
  * @throws DexhilError USAGE when the folder is not a run folder.
  */
-export function writeRunReport(dir: string): string {
+export function writeRunReport(dir: string, plots?: ReadonlyMap<string, SignalPlot>): string {
   if (!existsSync(dir)) throw new DexhilError('USAGE', `no run folder ${dir}`, { hint: 'give the folder a `dexhil run` wrote (reports/runs/<run-id>)' });
   if (!existsSync(path.join(dir, 'trials.csv'))) throw new DexhilError('USAGE', `${dir} has no trials.csv, so it is not a run folder or its run stopped before the first trial`, { hint: 'give the folder a `dexhil run` wrote (reports/runs/<run-id>)' });
   const file = path.join(dir, 'report.html');
-  writeFileSync(file, runReportHtml(dir));
+  writeFileSync(file, runReportHtml(dir, plots));
   return file;
 }
 

@@ -8,40 +8,9 @@ import path from 'node:path';
 import { csvParseRows } from 'd3-dsv';
 import { quantile, wilson } from '../harness/stats.ts';
 import { readCsvRows } from './csv-recorder.ts';
-import { SIGNAL_COLUMNS } from './signals.ts';
+import { SIGNAL_COLUMNS, thin, type SignalPlot } from './signals.ts';
 
 type Row = Record<string, string>;
-
-/** Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest. */
-export function thin(points: readonly [number, number][], buckets = 90): [number, number][] {
-  if (points.length <= 2 * buckets) return [...points];
-  const t0 = points[0]![0];
-  const span = points[points.length - 1]![0] - t0 || 1;
-  const out: [number, number][] = [];
-  let b = -1;
-  let lo: [number, number] | undefined;
-  let hi: [number, number] | undefined;
-  const flush = (): void => {
-    if (lo === undefined || hi === undefined) return;
-    if (lo === hi) out.push(lo);
-    else if (lo[0] <= hi[0]) out.push(lo, hi);
-    else out.push(hi, lo);
-  };
-  for (const p of points) {
-    const k = Math.min(buckets - 1, Math.floor(((p[0] - t0) / span) * buckets));
-    if (k !== b) {
-      flush();
-      b = k;
-      lo = p;
-      hi = p;
-    } else {
-      if (p[1] < lo![1]) lo = p;
-      if (p[1] > hi![1]) hi = p;
-    }
-  }
-  flush();
-  return out;
-}
 
 interface ScenarioData {
   name: string;
@@ -211,8 +180,12 @@ export function scanSignals(text: string, wanted: ReadonlySet<string>): Series {
   return series;
 }
 
-/** Everything report.html shows, from a run folder. */
-export function runReportData(dir: string): { data: RunReportData; manifest: Manifest; trials: Row[]; steps: Row[]; corrections: Row[]; devices: Row[] } {
+/**
+ * Everything report.html shows, from a run folder. `kept`: the plot of every trial that has
+ * signals, by `scenario#trial`, as the run kept them (SignalCollector); without them, the plots
+ * are drawn from signals.csv, to the same points.
+ */
+export function runReportData(dir: string, kept?: ReadonlyMap<string, SignalPlot>): { data: RunReportData; manifest: Manifest; trials: Row[]; steps: Row[]; corrections: Row[]; devices: Row[] } {
   const manifest = readManifest(dir);
   const trials = readCsvRows(path.join(dir, 'trials.csv'));
   const steps = readCsvRows(path.join(dir, 'steps.csv'));
@@ -268,14 +241,15 @@ export function runReportData(dir: string): { data: RunReportData; manifest: Man
   }
   const failed = (t: Row): boolean => ['fail', 'error', 'timeout'].includes(t['outcome']!);
   const shown = trials.filter((t) => failed(t) || correctionsOf.has(key(t)));
-  const series = readSignalSeries(path.join(dir, 'signals.csv'), new Set(shown.map(key)));
+  const series = kept === undefined ? readSignalSeries(path.join(dir, 'signals.csv'), new Set(shown.map(key))) : undefined;
   const plots: EventPlot[] = [];
   for (const t of shown) {
     const cs = correctionsOf.get(key(t)) ?? [];
     const events = cs.map((c) => ({ tS: Number(c['t_ms']) / 1000, what: `${c['kind']}${c['recovered'] === '1' ? '' : ' (not recovered)'}`, fail: false }));
     if (failed(t)) events.push({ tS: Number(t['duration_ms']) / 1000, what: `${t['outcome']}: ${t['failure_label']}`, fail: true });
-    const channels: Record<string, [number, number][]> = {};
-    for (const [ch, pts] of [...(series.get(key(t)) ?? new Map<string, [number, number][]>())]) channels[ch] = thin(pts);
+    let channels: SignalPlot = {};
+    if (series === undefined) channels = kept?.get(key(t)) ?? {};
+    else for (const [ch, pts] of series.get(key(t)) ?? []) channels[ch] = thin(pts);
     plots.push({ id: `trial-${t['scenario']}-${t['trial']}`, scenario: t['scenario']!, trial: Number(t['trial']), outcome: t['outcome']!, label: t['failure_label'] ?? '', events, channels });
   }
   return { data: { kind: 'run', runId: manifest.run_id ?? trials[0]?.['run_id'] ?? path.basename(dir), scenarios, plots }, manifest, trials, steps, corrections, devices };

@@ -20,6 +20,43 @@ import { toCsv, writeAll } from './csv-recorder.ts';
 
 export const SIGNAL_COLUMNS = ['run_id', 'scenario', 'trial', 't_ms', 'channel', 'value'] as const;
 
+/** Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest. */
+export function thin(points: readonly [number, number][], buckets = 90): [number, number][] {
+  if (points.length <= 2 * buckets) return [...points];
+  const t0 = points[0]![0];
+  const span = points[points.length - 1]![0] - t0 || 1;
+  const out: [number, number][] = [];
+  let b = -1;
+  let lo: [number, number] | undefined;
+  let hi: [number, number] | undefined;
+  const flush = (): void => {
+    if (lo === undefined || hi === undefined) return;
+    if (lo === hi) out.push(lo);
+    else if (lo[0] <= hi[0]) out.push(lo, hi);
+    else out.push(hi, lo);
+  };
+  for (const p of points) {
+    const k = Math.min(buckets - 1, Math.floor(((p[0] - t0) / span) * buckets));
+    if (k !== b) {
+      flush();
+      b = k;
+      lo = p;
+      hi = p;
+    } else {
+      if (p[1] < lo![1]) lo = p;
+      if (p[1] > hi![1]) hi = p;
+    }
+  }
+  flush();
+  return out;
+}
+
+/**
+ * A trial's signals as report.html draws them: by channel, [seconds since the trial started,
+ * value] points as signals.csv carries them (t_ms to 0.1 ms, values to 4 decimals), thinned.
+ */
+export type SignalPlot = Record<string, [number, number][]>;
+
 /** How much signal before the first event and after the last one goes into the file. */
 export const SIGNAL_BEFORE_MS = 2000;
 export const SIGNAL_AFTER_MS = 1000;
@@ -64,6 +101,12 @@ export function tapSignals(rig: Rig, on: (channel: string, tMs: number, value: n
   };
 }
 
+/** A finished trial's signals: its signals.csv rows and its report.html plot. */
+export interface TrialSignals {
+  rows: string;
+  plot: SignalPlot;
+}
+
 /**
  * A trial's signals, from the rig's taps and the event stream: `observe` each event; at a trial's
  * end it returns the trial's signals.csv rows (possibly none). It writes nothing itself, so a
@@ -89,8 +132,11 @@ export class SignalCollector {
     c.v.push(value);
   }
 
-  /** Follows the event stream; returns the rows of a trial that just ended (text, maybe ''). */
-  observe(e: HarnessEvent, runId: string): string | undefined {
+  /**
+   * Follows the event stream; at a trial's end, returns its signals.csv rows (text, maybe '') and
+   * its plot for report.html (the same points, thinned; empty when the rows are).
+   */
+  observe(e: HarnessEvent, runId: string): TrialSignals | undefined {
     switch (e.type) {
       case 'trial-start':
         this.trial = { scenario: e.scenario, trial: e.trial, startMs: e.tMs, events: [] };
@@ -106,23 +152,31 @@ export class SignalCollector {
         const r = e.record;
         const events = [...tr.events];
         if (r.outcome === 'fail' || r.outcome === 'error' || r.outcome === 'timeout') events.push(r.durationMs);
-        if (events.length === 0) return '';
+        if (events.length === 0) return { rows: '', plot: {} };
         const from = Math.max(0, Math.min(...events) - SIGNAL_BEFORE_MS);
         const to = Math.min(r.durationMs, Math.max(...events) + SIGNAL_AFTER_MS);
         // The rows as toCsv writes them, built by hand: this file takes a few hundred thousand rows
         // a run, and csv-stringify's per-cell work was most of the recorder's time. The text cells
         // go through toCsv once a trial (quoting, formula escape); the number cells need neither
         // (t_ms is text but never negative: rows start at `from` >= 0, so it needs no escape).
+        // The plot's points are those cells' numbers.
         const lead = toCsv([[runId, tr.scenario, tr.trial]]).slice(0, -1);
-        let text = '';
+        let rows = '';
+        const plot: SignalPlot = {};
         for (const [name, c] of [...this.channels].sort(([a], [b]) => a.localeCompare(b))) {
           const channel = toCsv([[name]]).slice(0, -1);
+          const points: [number, number][] = [];
           for (let i = 0; i < c.t.length; i++) {
             const t = c.t[i]!;
-            if (t >= from && t <= to) text += `${lead},${t.toFixed(1)},${channel},${Number(c.v[i]!.toFixed(4))}\n`;
+            if (t < from || t > to) continue;
+            const tCell = t.toFixed(1);
+            const v = Number(c.v[i]!.toFixed(4));
+            rows += `${lead},${tCell},${channel},${v}\n`;
+            points.push([Number(tCell) / 1000, v]);
           }
+          if (points.length > 0) plot[name] = thin(points);
         }
-        return text;
+        return { rows, plot };
       }
       default:
         return undefined;
@@ -161,8 +215,8 @@ export class SignalRecorder {
       this.fd = openSync(this.file, 'a');
     } else if (e.type === 'run-end') this.close();
     else {
-      const rows = this.collector?.observe(e, this.runId);
-      if (rows !== undefined) this.append(rows);
+      const signals = this.collector?.observe(e, this.runId);
+      if (signals !== undefined) this.append(signals.rows);
     }
   };
 
