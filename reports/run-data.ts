@@ -247,9 +247,11 @@ export function runReportData(dir: string, kept?: ReadonlyMap<string, SignalPlot
     const cs = correctionsOf.get(key(t)) ?? [];
     const events = cs.map((c) => ({ tS: Number(c['t_ms']) / 1000, what: `${c['kind']}${c['recovered'] === '1' ? '' : ' (not recovered)'}`, fail: false }));
     if (failed(t)) events.push({ tS: Number(t['duration_ms']) / 1000, what: `${t['outcome']}: ${t['failure_label']}`, fail: true });
-    let channels: SignalPlot = {};
-    if (series === undefined) channels = kept?.get(key(t)) ?? {};
-    else for (const [ch, pts] of series.get(key(t)) ?? []) channels[ch] = thin(pts);
+    const plot: SignalPlot = {};
+    if (series === undefined) Object.assign(plot, kept?.get(key(t)));
+    else for (const [ch, pts] of series.get(key(t)) ?? []) plot[ch] = thin(pts.map((p) => p[0]), pts.map((p) => p[1]));
+    const channels: Record<string, [number, number][]> = {};
+    for (const [ch, flat] of Object.entries(plot)) channels[ch] = Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]);
     plots.push({ id: `trial-${t['scenario']}-${t['trial']}`, scenario: t['scenario']!, trial: Number(t['trial']), outcome: t['outcome']!, label: t['failure_label'] ?? '', events, channels });
   }
   return { data: { kind: 'run', runId: manifest.run_id ?? trials[0]?.['run_id'] ?? path.basename(dir), scenarios, plots }, manifest, trials, steps, corrections, devices };

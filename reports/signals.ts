@@ -20,42 +20,55 @@ import { toCsv, writeAll } from './csv-recorder.ts';
 
 export const SIGNAL_COLUMNS = ['run_id', 'scenario', 'trial', 't_ms', 'channel', 'value'] as const;
 
-/** Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest. */
-export function thin(points: readonly [number, number][], buckets = 90): [number, number][] {
-  if (points.length <= 2 * buckets) return [...points];
-  const t0 = points[0]![0];
-  const span = points[points.length - 1]![0] - t0 || 1;
-  const out: [number, number][] = [];
-  let b = -1;
-  let lo: [number, number] | undefined;
-  let hi: [number, number] | undefined;
-  const flush = (): void => {
-    if (lo === undefined || hi === undefined) return;
-    if (lo === hi) out.push(lo);
-    else if (lo[0] <= hi[0]) out.push(lo, hi);
-    else out.push(hi, lo);
-  };
-  for (const p of points) {
-    const k = Math.min(buckets - 1, Math.floor(((p[0] - t0) / span) * buckets));
-    if (k !== b) {
-      flush();
-      b = k;
-      lo = p;
-      hi = p;
-    } else {
-      if (p[1] < lo![1]) lo = p;
-      if (p[1] > hi![1]) hi = p;
+/**
+ * Keeps a series' shape in at most about 2*buckets points: each time bucket's lowest and highest.
+ * The series is times `t` (ascending) and values `v`; the points kept come as [t0, v0, t1, v1, ...].
+ */
+export function thin(t: ArrayLike<number>, v: ArrayLike<number>, buckets = 90): Float64Array {
+  const n = t.length;
+  const kept: number[] = [];
+  if (n <= 2 * buckets) for (let i = 0; i < n; i++) kept.push(i);
+  else {
+    const t0 = t[0]!;
+    const span = t[n - 1]! - t0 || 1;
+    let b = -1;
+    let lo = -1;
+    let hi = -1;
+    const flush = (): void => {
+      if (lo < 0) return;
+      if (lo === hi) kept.push(lo);
+      else if (t[lo]! <= t[hi]!) kept.push(lo, hi);
+      else kept.push(hi, lo);
+    };
+    for (let i = 0; i < n; i++) {
+      const k = Math.min(buckets - 1, Math.floor(((t[i]! - t0) / span) * buckets));
+      if (k !== b) {
+        flush();
+        b = k;
+        lo = i;
+        hi = i;
+      } else {
+        if (v[i]! < v[lo]!) lo = i;
+        if (v[i]! > v[hi]!) hi = i;
+      }
     }
+    flush();
   }
-  flush();
+  const out = new Float64Array(2 * kept.length);
+  kept.forEach((i, j) => {
+    out[2 * j] = t[i]!;
+    out[2 * j + 1] = v[i]!;
+  });
   return out;
 }
 
 /**
- * A trial's signals as report.html draws them: by channel, [seconds since the trial started,
- * value] points as signals.csv carries them (t_ms to 0.1 ms, values to 4 decimals), thinned.
+ * A trial's signals as report.html draws them: by channel, the points kept by `thin` as
+ * [t0, v0, t1, v1, ...] (seconds since the trial started, value), as signals.csv carries them (t_ms
+ * to 0.1 ms, values to 4 decimals). Flat arrays of numbers: they cross from worker threads as one
+ * copy each, and a run keeps every trial's.
  */
-export type SignalPlot = Record<string, [number, number][]>;
+export type SignalPlot = Record<string, Float64Array>;
 
 /** How much signal before the first event and after the last one goes into the file. */
 export const SIGNAL_BEFORE_MS = 2000;
@@ -165,16 +178,18 @@ export class SignalCollector {
         const plot: SignalPlot = {};
         for (const [name, c] of [...this.channels].sort(([a], [b]) => a.localeCompare(b))) {
           const channel = toCsv([[name]]).slice(0, -1);
-          const points: [number, number][] = [];
+          const ts: number[] = [];
+          const vs: number[] = [];
           for (let i = 0; i < c.t.length; i++) {
             const t = c.t[i]!;
             if (t < from || t > to) continue;
             const tCell = t.toFixed(1);
             const v = Number(c.v[i]!.toFixed(4));
             rows += `${lead},${tCell},${channel},${v}\n`;
-            points.push([Number(tCell) / 1000, v]);
+            ts.push(Number(tCell) / 1000);
+            vs.push(v);
           }
-          if (points.length > 0) plot[name] = thin(points);
+          if (ts.length > 0) plot[name] = thin(ts, vs);
         }
         return { rows, plot };
       }
