@@ -1,9 +1,9 @@
 /**
- * The `dexhil` command line: `run`, `doctor`, `emulate` and `list`. Exit codes: 0 done, 1 doctor found a
- * problem or an unexpected internal error, 2 usage or config error, 130 interrupted (Ctrl-C),
- * 143 terminated.
+ * The `dexhil` command line: `run`, `fleet` (cli-fleet.ts), `doctor`, `emulate` (cli-emulate.ts),
+ * `compare`, `report` and `list`. Exit codes: 0 done, 1 doctor found a problem or an unexpected
+ * internal error, 2 usage or config error, 130 interrupted (Ctrl-C), 143 terminated.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
 import { compareRuns, loadRun } from '../analysis/compare.ts';
 import { DEFAULT_SPRT } from '../analysis/sequential.ts';
@@ -13,39 +13,15 @@ import { ProgressWriter } from '../reports/progress.ts';
 import { writeRunReport } from '../reports/html.ts';
 import { writeJunit } from '../reports/junit.ts';
 import type { TraceMode } from '../reports/traces.ts';
-import { RealClock } from './clock.ts';
+import { fraction, nonNegativeInt, positiveInt, seedArg } from './cli-args.ts';
+import { addEmulateCommand } from './cli-emulate.ts';
+import { addFleetCommands } from './cli-fleet.ts';
 import { loadRig } from './config.ts';
 import { doctor, formatDoctor } from './doctor.ts';
-import { startEmulators, type EmulatedDevice } from './emulate.ts';
 import { DexhilError } from './errors.ts';
 import { prepareResume } from './resume.ts';
 import { packageVersion } from './run-folder.ts';
 import { DEFAULT_RIG, runPlan, type RunControl, type RunOptions } from './run.ts';
-import type { HarnessEvent } from './events.ts';
-import { fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
-import { FleetWorker } from './fleet-worker.ts';
-import { publicUrl, type MqttSettings } from './mqtt.ts';
-
-function wholeNumber(name: string, min: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got '${value}'`);
-    return Number(value);
-  };
-}
-const positiveInt = (name: string) => wholeNumber(name, 1);
-function fraction(name: string) {
-  return (value: string): number => {
-    const v = Number(value);
-    if (!/^(0?\.\d+|0|1)$/.test(value) || !(v > 0 && v < 1)) throw new InvalidArgumentError(`${name} must be a number between 0 and 1, got '${value}'`);
-    return v;
-  };
-}
-const nonNegativeInt = (name: string) => wholeNumber(name, 0);
-
-function seedArg(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError(`seed must be a whole number 0..4294967295, got '${value}'`);
-  return Number(value);
-}
 
 /**
  * Writes to stdout until its reader goes away (`dexhil run | head`): from then on terminal output
@@ -175,96 +151,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       }
     });
 
-  const fleet = program.command('fleet').description('several rigs, one suite, over an MQTT 5 broker: `fleet serve` hands out the trials, `fleet work` runs them on each rig');
-  const brokerOptions = (c: Command): Command =>
-    c
-      .requiredOption('--broker <url>', 'MQTT 5 broker (mqtt://host:1883, mqtts://host:8883)')
-      .option('--group <name>', 'fleet name: the shared subscription group and topic level', 'dexhil')
-      .option('--mqtt-user <user>', 'MQTT user name')
-      .option('--mqtt-password-file <file>', 'file holding the MQTT password (first line)')
-      .option('--mqtt-ca <file>', 'TLS: CA certificate (PEM) the broker is checked against')
-      .option('--mqtt-cert <file>', 'TLS: client certificate (PEM)')
-      .option('--mqtt-key <file>', 'TLS: client key (PEM)')
-      .option('--mqtt-prefix <prefix>', 'MQTT topic prefix', 'dexhil');
-  type BrokerOpts = { broker: string; group: string; mqttUser?: string; mqttPasswordFile?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; mqttPrefix: string };
-  const brokerSettings = (o: BrokerOpts): MqttSettings => {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.group)) throw new DexhilError('USAGE', `--group ${o.group}: letters, digits, _ and - only (it is an MQTT topic level and a shared subscription group)`);
-    return { url: o.broker, user: o.mqttUser, passwordFile: o.mqttPasswordFile, ca: o.mqttCa, cert: o.mqttCert, key: o.mqttKey, prefix: o.mqttPrefix, telemetryHz: 1 };
-  };
-  /** Runs `body` with Ctrl-C / SIGTERM turned into `stop`; returns the exit code for a signal, if one came. */
-  const withSignals = async (stop: (sig: NodeJS.Signals) => void, body: () => Promise<void>): Promise<number | undefined> => {
-    let code: number | undefined;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (code !== undefined) return;
-      code = sig === 'SIGINT' ? 130 : 143;
-      stop(sig);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      await body();
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-    return code;
-  };
-
-  brokerOptions(fleet.command('serve').description("coordinate: offer a suite's trials as jobs to the fleet's workers and write one merged run folder"))
-    .requiredOption('--suite <file>', 'suite file (YAML): suite name, seed, trials, scenarios')
-    .option('-o, --out <dir>', 'run folder (default: reports/runs/<fleet-run-id>)')
-    .addOption(new Option('--job-timeout <seconds>', 'a taken trial whose result has not come in this long is handed to another worker').argParser(positiveInt('--job-timeout')).default(600))
-    .action(async (opts: BrokerOpts & { suite: string; out?: string; jobTimeout: number }) => {
-      const suite = loadSuite(opts.suite);
-      const broker = brokerSettings(opts);
-      const ac = new AbortController();
-      let result: FleetResult | undefined;
-      const code = await withSignals(
-        (sig) => {
-          process.stderr.write(`dexhil: ${sig}: the coordinator stops; the results in so far are written\n`);
-          ac.abort();
-        },
-        async () => {
-          result = await serveFleet({ broker, group: opts.group, suite, ...(opts.out === undefined ? {} : { outDir: opts.out }), jobTimeoutMs: opts.jobTimeout * 1000, out, notice: (t) => process.stderr.write(`dexhil: ${t}\n`), signal: ac.signal });
-        },
-      );
-      const r = result!;
-      out(`\n${r.summary.format(r.simSeconds, r.wallSeconds, r.clockKind)}\n`);
-      out(`workers: ${Object.entries(r.workers).map(([w, n]) => `${w} ${n}`).join(', ') || 'none'}; offered again: ${r.reoffered}; duplicate results ignored: ${r.duplicates}${r.skipped.length > 0 ? `; skipped: ${r.skipped.length}` : ''}\n`);
-      out(`report: ${path.relative(process.cwd(), r.dir) || '.'}\n`);
-      setExit(code ?? (r.complete ? 0 : 4));
-    });
-
-  brokerOptions(fleet.command('work').description('serve as a fleet worker: run the trials the coordinator hands out on this rig, until Ctrl-C'))
-    .option('--rig <file>', 'rig config (YAML)', DEFAULT_RIG)
-    .option('--rig-id <id>', "this worker's rig id instead of the rig config's (each worker needs its own, e.g. several simulated workers from sim.yaml)")
-    .addOption(new Option('--seed <n>', 'seed of the simulated devices (the trials take the suite seed)').argParser(seedArg).default(1))
-    .option('-o, --out <dir>', "this worker's own run folder (default: reports/runs/<run-id>)")
-    .addOption(new Option('--trace <when>', 'raw traces of every device (see `run --trace`)').choices(['auto', 'on', 'off']).default('auto'))
-    .action(async (opts: BrokerOpts & { rig: string; rigId?: string; seed: number; out?: string; trace: TraceMode }) => {
-      if (opts.rigId !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(opts.rigId)) throw new DexhilError('USAGE', `--rig-id ${opts.rigId}: letters, digits, _ . - only (it is an MQTT topic level)`);
-      const mqtt = brokerSettings(opts);
-      const notice = (t: string): void => void process.stderr.write(`dexhil: ${t}\n`);
-      const worker = new FleetWorker(opts.group, opts.mqttPrefix, notice);
-      let runner: RunControl | undefined;
-      let result: Awaited<ReturnType<typeof runPlan>> | undefined;
-      const lines = (e: HarnessEvent): void => {
-        if (e.type === 'trial-end') out(`${e.record.scenario} #${e.record.trial} ${e.record.outcome}${e.record.failureLabel ? ` (${e.record.failureLabel})` : ''}\n`);
-      };
-      out(`fleet worker: taking jobs from ${fleetTopics(opts.mqttPrefix, opts.group).shared} at ${publicUrl(opts.broker)}\n`);
-      const code = await withSignals(
-        (sig) => {
-          process.stderr.write(`dexhil: ${sig}: the worker stops after holding the rig; a trial in progress goes back to the coordinator\n`);
-          runner?.abort(sig);
-        },
-        async () => {
-          result = await runPlan({ rigFile: opts.rig, ...(opts.rigId === undefined ? {} : { rigId: opts.rigId }), scenarios: SCENARIOS, trials: 0, seed: opts.seed, trace: opts.trace, ...(opts.out === undefined ? {} : { outDir: opts.out }), mqtt, feed: worker, listeners: [lines], notice }, { onRunner: (r) => (runner = r) });
-        },
-      );
-      const r = result!;
-      out(`\nfleet worker: ${worker.counts.taken} trials taken, ${worker.counts.declined} declined (busy), ${worker.counts.refused} refused\nreport: ${path.relative(process.cwd(), r.dir) || '.'}\n`);
-      setExit(code ?? (r.stoppedBecause !== undefined ? 4 : 0));
-    });
+  addFleetCommands(program, out, setExit);
 
   program
     .command('doctor')
@@ -277,41 +164,7 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       setExit(rows.every((r) => r.ok) ? 0 : 1);
     });
 
-  program
-    .command('emulate')
-    .description('start device emulators on pseudo-terminals at the port paths of a rig config, and keep them running until Ctrl-C')
-    .option('--rig <file>', 'rig config naming the ports (YAML)', 'fixtures/rigs/sim-pty.yaml')
-    .addOption(new Option('--seed <n>', 'seed of the simulated devices and scene').argParser(seedArg).default(1))
-    .option('--fault <device.knob=value...>', 'fault knobs, e.g. hand.drop=0.01 wrist_ft.corrupt=0.02 arm.latencyMs=5 hand.stalled=true')
-    .option('--at <seconds:device.action...>', 'scheduled faults: <s>:<device>.reboot[=<boot ms>] (default 500), <s>:<device>.disconnect[=<ms until plugged back in>] (default: stays out), e.g. 10:hand.reboot 30:wrist_ft.disconnect=5000')
-    .action(async (opts: { rig: string; seed: number; fault?: string[]; at?: string[] }) => {
-      const loaded = loadRig(opts.rig);
-      // Every option is checked before a single pty is made.
-      const names = Object.entries(loaded.config.devices).filter(([, d]) => d.port !== undefined).map(([n]) => n);
-      const faults = (opts.fault ?? []).map((f) => parseFault(f, names));
-      const events = (opts.at ?? []).map((spec) => scheduledFault(spec, names));
-      const clock = new RealClock();
-      const emu = await startEmulators(loaded, { seed: opts.seed, clock });
-      try {
-        for (const apply of faults) apply(emu.devices);
-        for (const d of emu.devices) out(`${d.name.padEnd(10)} ${d.hostPath}  ${d.protocol}\n`);
-        for (const s of emu.skipped) out(`${s.name.padEnd(10)} not emulated: ${s.reason}\n`);
-        for (const e of events) {
-          clock.setTimer(e.atS * 1000, () => {
-            out(`${e.atS} s: ${e.describe}\n`);
-            e.fire(emu.devices);
-          });
-        }
-        out('emulators ready; Ctrl-C stops them\n');
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', () => resolve());
-          process.once('SIGTERM', () => resolve());
-        });
-      } finally {
-        await emu.stop();
-        clock.close();
-      }
-    });
+  addEmulateCommand(program, out);
 
   program
     .command('compare')
@@ -364,39 +217,6 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       }
     });
   return program;
-}
-
-/** Parses one `--fault device.knob=value` against the devices the rig config gives a port. */
-function parseFault(spec: string, names: readonly string[]): (devices: readonly EmulatedDevice[]) => void {
-  const m = /^([a-z][a-z0-9_-]*)\.(drop|corrupt|latencyMs|stalled)=(.+)$/.exec(spec);
-  if (m === null) throw new DexhilError('USAGE', `--fault '${spec}' is not device.knob=value`, { hint: 'knobs: drop, corrupt (probabilities 0..1), latencyMs (>= 0), stalled (true/false)' });
-  const [, name, knob, value] = m as unknown as [string, string, 'drop' | 'corrupt' | 'latencyMs' | 'stalled', string];
-  if (!names.includes(name)) throw new DexhilError('USAGE', `--fault '${spec}': no emulated device '${name}'`, { hint: `emulated: ${names.join(', ')}` });
-  const device = (devices: readonly EmulatedDevice[]): EmulatedDevice => devices.find((d) => d.name === name)!;
-  if (knob === 'stalled') {
-    if (value !== 'true' && value !== 'false') throw new DexhilError('USAGE', `--fault '${spec}': stalled is true or false`);
-    return (devices) => (device(devices).faults.stalled = value === 'true');
-  }
-  const v = Number(value);
-  const max = knob === 'latencyMs' ? Infinity : 1;
-  if (!Number.isFinite(v) || v < 0 || v > max) throw new DexhilError('USAGE', `--fault '${spec}': ${knob} must be a number in 0..${max === 1 ? 1 : 'inf'}`);
-  return (devices) => (device(devices).faults[knob] = v);
-}
-
-/** Parses one `--at <s>:<device>.<action>[=<ms>]` against the devices the rig config gives a port. */
-function scheduledFault(spec: string, names: readonly string[]): { atS: number; describe: string; fire: (devices: readonly EmulatedDevice[]) => void } {
-  const m = /^(\d+(?:\.\d+)?):([a-z][a-z0-9_-]*)\.(reboot|disconnect)(?:=(\d+))?$/.exec(spec);
-  if (m === null) throw new DexhilError('USAGE', `--at '${spec}' is not <seconds>:<device>.reboot[=<ms>] or <seconds>:<device>.disconnect[=<ms>]`, { hint: 'e.g. --at 10:hand.reboot --at 30:wrist_ft.disconnect=5000' });
-  const [, at, name, action, ms] = m as unknown as [string, string, string, 'reboot' | 'disconnect', string | undefined];
-  if (!names.includes(name)) throw new DexhilError('USAGE', `--at '${spec}': no emulated device '${name}'`, { hint: `emulated: ${names.join(', ')}` });
-  const device = (devices: readonly EmulatedDevice[]): EmulatedDevice => devices.find((d) => d.name === name)!;
-  const n = ms === undefined ? undefined : Number(ms);
-  if (action === 'reboot') return { atS: Number(at), describe: `${name} reboots (${n ?? 500} ms)`, fire: (devices) => device(devices).reboot(n) };
-  return {
-    atS: Number(at),
-    describe: `${name} cable pulled${n === undefined ? '' : ` for ${n} ms`}`,
-    fire: (devices) => void device(devices).disconnect(n).catch((err: unknown) => process.stderr.write(`dexhil: ${name}: ${err instanceof Error ? err.message : String(err)}\n`)),
-  };
 }
 
 /** Runs the CLI; returns the exit code. */
