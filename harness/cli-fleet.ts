@@ -8,7 +8,7 @@ import { DexhilError } from './errors.ts';
 import type { HarnessEvent } from './events.ts';
 import { fleetTopics, loadSuite, serveFleet, type FleetResult } from './fleet.ts';
 import { FleetWorker } from './fleet-worker.ts';
-import { publicUrl, type MqttSettings } from './mqtt.ts';
+import { publicUrl, type MqttSettings } from './mqtt-connection.ts';
 import { DEFAULT_RIG, runPlan, type RunControl } from './run.ts';
 
 /** Adds the `fleet` command and its two subcommands to `program`. */
