@@ -16,7 +16,7 @@ import { bundle } from '../bin/bundle.js';
 import type { DeviceInfo } from '../drivers/types.ts';
 import { runBlock, type Block, type BlockControl, type BlockEnd, type BlockJob, type BlockMessage } from './blocks.ts';
 import { DexhilError } from './errors.ts';
-import type { SignalPlot } from '../reports/signals.ts';
+import type { TrialSignals } from '../reports/signals.ts';
 import type { HarnessEvent, TrialRecord } from './events.ts';
 import type { ScenarioDef } from './scenario.ts';
 import type { runNamedBlock, ToWorker } from './block-worker.ts';
@@ -36,11 +36,10 @@ export interface PoolOptions {
   /** Told once, with the first block rig's devices, before any trial. */
   onReady(devices: DeviceInfo[]): void;
   /**
-   * Told each recorded trial in plan order: its events (trial-start to trial-end), signals.csv
-   * rows and their plot. Returns true to end the trial's scenario here (its later trials are not
-   * recorded).
+   * Told each recorded trial in plan order: its events (trial-start to trial-end) and signals.
+   * Returns true to end the trial's scenario here (its later trials are not recorded).
    */
-  onTrial(record: TrialRecord, events: HarnessEvent[], signals: string, plot: SignalPlot): boolean;
+  onTrial(record: TrialRecord, events: HarnessEvent[], signals: TrialSignals): boolean;
   /** Events outside trials (a fault that ended a block), in plan order. */
   onEvents(events: HarnessEvent[]): void;
   onNotice(text: string): void;
@@ -273,7 +272,7 @@ export class BlockPool {
         if (this.stoppedScenarios.has(st.block.scenario)) continue;
         const end = m.events[m.events.length - 1];
         if (end?.type !== 'trial-end') continue;
-        if (this.options.onTrial(end.record, m.events, m.signals, m.plot)) {
+        if (this.options.onTrial(end.record, m.events, m.signals)) {
           this.stoppedScenarios.add(st.block.scenario);
           this.cancelAfter(st.block.index, st.block.scenario);
         }

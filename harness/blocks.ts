@@ -15,7 +15,7 @@
  */
 import { hash32 } from '../drivers/sim/rng.ts';
 import type { DeviceInfo, LinkStats } from '../drivers/types.ts';
-import { SignalCollector, type SignalPlot } from '../reports/signals.ts';
+import { SignalCollector, type TrialSignals } from '../reports/signals.ts';
 import type { LoadedRig } from './config.ts';
 import { DexhilError, type ErrorCode } from './errors.ts';
 import { EventBus, type HarnessEvent } from './events.ts';
@@ -90,8 +90,8 @@ export interface BlockEnd {
 
 export type BlockMessage =
   | { kind: 'ready'; index: number; devices: DeviceInfo[] }
-  /** One finished trial: its events from trial-start to trial-end, its signals.csv rows and their plot. */
-  | { kind: 'trial'; index: number; events: HarnessEvent[]; signals: string; plot: SignalPlot }
+  /** One finished trial: its events from trial-start to trial-end, and its signals (rows and plot). */
+  | { kind: 'trial'; index: number; events: HarnessEvent[]; signals: TrialSignals }
   | { kind: 'notice'; index: number; text: string }
   | BlockEnd
   | { kind: 'failed'; index: number; error: { code: ErrorCode; message: string; hint?: string } };
@@ -121,7 +121,7 @@ export async function runBlock(job: BlockJob, scenario: ScenarioDef, send: (m: B
       events.push(e);
       const trial = signals.observe(e, job.runId);
       if (e.type !== 'trial-end') return;
-      if (!onDisk.has(e.record.trial)) send({ kind: 'trial', index, events, signals: trial?.rows ?? '', plot: trial?.plot ?? {} });
+      if (!onDisk.has(e.record.trial)) send({ kind: 'trial', index, events, signals: trial ?? { rows: '', plot: {} } });
       events = [];
     });
     let runner: Runner | undefined;

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { emptyStats, type DeviceInfo, type LinkStats } from '../drivers/types.ts';
 import { CsvRecorder } from '../reports/csv-recorder.ts';
-import { SignalRecorder, type SignalPlot } from '../reports/signals.ts';
+import { SignalRecorder } from '../reports/signals.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { BlockPool } from './block-pool.ts';
 import { planBlocks } from './blocks.ts';
@@ -50,9 +50,6 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
   const summary = new SummaryCollector();
   for (const record of resume?.records ?? []) summary.listener({ type: 'trial-end', record });
   const signals = new SignalRecorder(dir, undefined, resume !== undefined);
-  // What report.html draws of each trial's signals, kept as the trials come back so that the
-  // report need not read signals.csv back (a resumed run's earlier trials are only in the file).
-  const plots = resume === undefined ? new Map<string, SignalPlot>() : undefined;
   bus.subscribe(signals.listener); // a trial's signals are on disk before its trials.csv row
   bus.subscribe(csv.listener);
   bus.subscribe(summary.listener);
@@ -121,8 +118,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
       onDisk: onDisk(block.scenario, block.first, block.last),
     }),
     onReady: ready,
-    onTrial: (record, events, signalRows, plot) => {
-      if (plots !== undefined && Object.keys(plot).length > 0) plots.set(`${record.scenario}#${record.trial}`, plot);
+    onTrial: (record, events, trialSignals) => {
       if (record.scenario !== scenarioNow) {
         endScenario();
         const s = byName.get(record.scenario)!;
@@ -130,7 +126,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
         bus.emit({ type: 'scenario-start', scenario: s.name, version: s.version, trials: options.trials, tMs: events[0]?.type === 'trial-start' ? events[0].tMs : 0 });
       }
       for (const e of events) {
-        if (e.type === 'trial-end') signals.append(signalRows);
+        if (e.type === 'trial-end') signals.add(record, trialSignals);
         bus.emit(e);
       }
       scenarioEndMs = events[0]?.type === 'trial-start' ? events[0].tMs + record.durationMs : scenarioEndMs;
@@ -190,7 +186,7 @@ export async function runBlocks(options: RunOptions, plan: BlockRunPlan, control
       summary: summary.summaries(),
       listener_failures: [...bus.listenerFailures.map((f) => String(f.error)), ...result.ends.flatMap((e) => e.listenerFailures)],
     }),
-  plots,
+  signals.plots,
   );
   if (result.failure !== undefined) throw result.failure;
   return {

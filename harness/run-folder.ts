@@ -130,8 +130,8 @@ export function deviceHealth(devices: readonly DeviceInfo[], linkStats: Record<s
 /**
  * The run's closing files around its final manifest: junit.xml from the finished CSVs (so a
  * resumed run's covers all its trials) before it, report.html (which shows it) after it, drawing
- * `plots` (by `scenario#trial`) when the run kept its trials' plots. A report that cannot be
- * written is said, and the run's records stand.
+ * the plots the run's signal recorder kept, when it kept them. A report that cannot be written is
+ * said, and the run's records stand.
  */
 export function closeRunFolder(dir: string, writeFinalManifest: () => void, plots?: ReadonlyMap<string, SignalPlot>): void {
   try {

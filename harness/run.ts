@@ -308,6 +308,7 @@ export async function runPlan(options: RunOptions, control?: { onRunner?: (r: Ru
       listener_failures: bus.listenerFailures.map((f) => String(f.error)),
       ...(mqttCounters === undefined ? {} : { mqtt: { url: publicUrl(options.mqtt?.url ?? ''), ...mqttCounters } }),
     }),
+    signals.plots,
     );
   }
   return {

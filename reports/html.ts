@@ -4,8 +4,8 @@
  * intervals, trial durations, corrections by kind and by stage, the stage funnel, the failed
  * trials, the force/torque and grip signals around each failed or corrected trial's events
  * (signals.csv), the devices with their firmware, the run settings, and whether the rig was
- * simulated or real. The data comes from reports/run-data.ts; this module renders it. A run in
- * trial blocks hands it the signal plots it kept (the same points signals.csv gives).
+ * simulated or real. The data comes from reports/run-data.ts; this module renders it. A run that
+ * just ended hands it the signal plots its recorder kept (the same points signals.csv gives).
  *
  * Safe to open from an untrusted run folder: every string from a device, a config or a CSV is
  * escaped for HTML; the data the charts draw sits in a JSON block no browser executes (`<`

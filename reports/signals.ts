@@ -206,10 +206,14 @@ export class SignalCollector {
 
 /**
  * signals.csv of a run: collects from `rig` and writes each trial's rows when it ends. Without a
- * rig (trials run on simulated rigs in worker threads), it writes the rows it is given (`append`).
+ * rig (trials run on simulated rigs in worker threads), it writes the rows it is given (`add`).
+ * It keeps each trial's plot for report.html, which then need not read the file back; a resumed
+ * run keeps none (its earlier trials are only in the file).
  */
 export class SignalRecorder {
   readonly file: string;
+  /** The plot of every trial with signals, by `scenario#trial` (undefined when resuming). */
+  readonly plots: Map<string, SignalPlot> | undefined;
   private fd: number | undefined;
   private runId = '';
   private readonly collector: SignalCollector | undefined;
@@ -221,6 +225,7 @@ export class SignalRecorder {
   ) {
     this.file = path.join(dir, 'signals.csv');
     this.collector = rig === undefined ? undefined : new SignalCollector(rig);
+    this.plots = resume ? undefined : new Map();
   }
 
   readonly listener = (e: HarnessEvent): void => {
@@ -231,13 +236,14 @@ export class SignalRecorder {
     } else if (e.type === 'run-end') this.close();
     else {
       const signals = this.collector?.observe(e, this.runId);
-      if (signals !== undefined) this.append(signals.rows);
+      if (signals !== undefined && e.type === 'trial-end') this.add(e.record, signals);
     }
   };
 
-  /** Appends rows (a trial's, before its trials.csv row). */
-  append(rows: string): void {
-    if (this.fd !== undefined && rows !== '') writeAll(this.fd, rows);
+  /** Appends a finished trial's rows (before its trials.csv row) and keeps its plot. */
+  add(trial: { scenario: string; trial: number }, signals: TrialSignals): void {
+    if (this.fd !== undefined && signals.rows !== '') writeAll(this.fd, signals.rows);
+    if (this.plots !== undefined && Object.keys(signals.plot).length > 0) this.plots.set(`${trial.scenario}#${trial.trial}`, signals.plot);
   }
 
   /** Stops listening to the devices and closes the file. Safe to call twice. */

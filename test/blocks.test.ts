@@ -137,16 +137,18 @@ test('every block runs on the rig files as the run loaded them (config, profile,
   for (const f of FILES) t.deepEqual(stable(path.join(edited, f)), stable(path.join(untouched, f)), f);
 });
 
-test("report.html of a run in blocks, drawn from the plots the run kept, is byte for byte the one drawn from its signals.csv", async (t) => {
-  const dir = tempDir('blocks-report');
-  await runPlan({ rigFile: DEFAULT_RIG, scenarios, trials: 30, seed: 6, epochMs: 0, outDir: dir, jobs: 2 });
-  const fromRun = readFileSync(path.join(dir, 'report.html'), 'utf8');
-  t.true(readCsv(path.join(dir, 'signals.csv')).length > 1000, 'the run has signals to draw');
-  t.regex(fromRun, /wrist_ft\.force_n/);
-  writeRunReport(dir); // as `dexhil report` re-renders it: from the files
-  const fromFiles = readFileSync(path.join(dir, 'report.html'), 'utf8');
-  // Compared by hand: a diff of two megabyte strings would take the test's whole time.
-  let at = 0;
-  while (at < fromRun.length && fromRun[at] === fromFiles[at]) at++;
-  t.true(at === fromRun.length && at === fromFiles.length, `the pages differ from character ${at}: ${JSON.stringify(fromRun.slice(at, at + 80))} against ${JSON.stringify(fromFiles.slice(at, at + 80))}`);
-});
+for (const [how, extra] of [['in blocks', { jobs: 2 }], ['on one rig (--trace on)', { trace: 'on' as const }]] as const) {
+  test(`report.html of a run ${how}, drawn from the plots the run kept, is byte for byte the one drawn from its signals.csv`, async (t) => {
+    const dir = tempDir('blocks-report');
+    await runPlan({ rigFile: DEFAULT_RIG, scenarios, trials: 30, seed: 6, epochMs: 0, outDir: dir, ...extra });
+    const fromRun = readFileSync(path.join(dir, 'report.html'), 'utf8');
+    t.true(readCsv(path.join(dir, 'signals.csv')).length > 1000, 'the run has signals to draw');
+    t.regex(fromRun, /wrist_ft\.force_n/);
+    writeRunReport(dir); // as `dexhil report` re-renders it: from the files
+    const fromFiles = readFileSync(path.join(dir, 'report.html'), 'utf8');
+    // Compared by hand: a diff of two megabyte strings would take the test's whole time.
+    let at = 0;
+    while (at < fromRun.length && fromRun[at] === fromFiles[at]) at++;
+    t.true(at === fromRun.length && at === fromFiles.length, `the pages differ from character ${at}: ${JSON.stringify(fromRun.slice(at, at + 80))} against ${JSON.stringify(fromFiles.slice(at, at + 80))}`);
+  });
+}
