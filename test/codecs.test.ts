@@ -5,9 +5,25 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { ArmCodec, DEFAULT_KCD, readArmBus } from '../drivers/arm/codec.ts';
-import { readSignalRaw, readSignalsRaw, SIGNAL_TYPE, signalCodec, writeSignalRaw, writeSignalsRaw } from '../drivers/arm/signal-bits.ts';
+import { readSignalsRaw, SIGNAL_TYPE, writeSignalsRaw, type PlacedBits, type SignalBits } from '../drivers/arm/signal-bits.ts';
 import { crc16, crc16Hex } from '../drivers/crc16.ts';
 import { checkLine, decodeLine, encodeLine, encodeLineBytes, sampleFields, seqGap, type LineFrame } from '../drivers/line-codec.ts';
+
+/** socketcan's native signal codec, which ours is held to bit for bit. */
+const signalCodec = createRequire(import.meta.url)('socketcan/build/Release/can_signals.node') as {
+  encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
+  decodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number): [number, number];
+};
+/** Our raw read of one signal. */
+function readSignalRaw(data: Uint8Array, sig: SignalBits): number {
+  const out: number[] = [];
+  readSignalsRaw(data, [sig], out);
+  return out[0]!;
+}
+/** Our placing of one raw value. */
+function writeSignalRaw(data: Uint8Array, sig: PlacedBits, raw: number): void {
+  writeSignalsRaw(data, [sig], [raw]);
+}
 
 test('CRC-16/CCITT-FALSE check value of "123456789" is 0x29B1', (t) => {
   t.is(crc16('123456789'), 0x29b1);

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { CanFrame } from '../types.ts';
-import { PayloadWord, readSignalsRaw, SIGNAL_TYPE, type SignalBits } from './signal-bits.ts';
+import { readSignalsRaw, SIGNAL_TYPE, writeSignalsRaw, type SignalBits } from './signal-bits.ts';
 
 // socketcan is CommonJS with native addons; load it through require so ESM interop is explicit.
 const require = createRequire(import.meta.url);
@@ -325,13 +325,14 @@ function physicalValues(data: Uint8Array, sigs: readonly SignalLayout[]): number
   return v;
 }
 
-const word = new PayloadWord();
+/** The raw values of the frame being packed (reused: a frame is packed for every joint and tick). */
+const raws: number[] = [];
 
 /** Packs physical values into a fresh payload of `len` bytes, signal by signal. */
 function packAll(len: number, sigs: readonly SignalLayout[], values: readonly number[]): Buffer {
+  raws.length = sigs.length;
+  for (let i = 0; i < sigs.length; i++) raws[i] = rawOf(sigs[i]!, values[i]!);
   const data = Buffer.alloc(len);
-  word.load(data);
-  for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, rawOf(sigs[i]!, values[i]!));
-  word.store(data);
+  writeSignalsRaw(data, sigs, raws);
   return data;
 }

@@ -5,16 +5,7 @@
  * word (little-endian for Intel signals, big-endian for Motorola); a signal is `bitLength` bits
  * from bit `bitOffset` (Intel) or ending `bitOffset` bits from the top (Motorola).
  */
-import { createRequire } from 'node:module';
 
-const require = createRequire(import.meta.url);
-
-export interface SignalCodec {
-  encodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number, lo: number, hi?: number): void;
-  decodeSignal(data: Buffer, bitOffset: number, bitLength: number, littleEndian: boolean, type: number): [number, number];
-}
-/** socketcan's native signal codec (exported for the tests that hold ours to it). */
-export const signalCodec = require('socketcan/build/Release/can_signals.node') as SignalCodec;
 /**
  * socketcan's codes for the integer signal types (its `SignalType`, which mirrors the native
  * addon's enum; a test holds these to the package's), written here so that reading signals does
@@ -71,18 +62,11 @@ export function readSignalsRaw(data: Uint8Array, sigs: readonly SignalBits[], ou
   }
 }
 
-/** The raw integer of one signal (readSignalsRaw for one). */
-export function readSignalRaw(data: Uint8Array, sig: SignalBits): number {
-  const out: number[] = [];
-  readSignalsRaw(data, [sig], out);
-  return out[0]!;
-}
-
 /**
  * The payload as a 64-bit little-endian word being written: signals are placed into it one by one
  * (each replacing its bits, as socketcan's codec does), then it goes back into the bytes once.
  */
-export class PayloadWord {
+class PayloadWord {
   lo = 0;
   hi = 0;
 
@@ -138,9 +122,4 @@ export function writeSignalsRaw(data: Uint8Array, sigs: readonly PlacedBits[], r
   word.load(data);
   for (let i = 0; i < sigs.length; i++) word.place(sigs[i]!, raws[i]!);
   word.store(data);
-}
-
-/** Places one raw value (writeSignalsRaw for one). */
-export function writeSignalRaw(data: Uint8Array, sig: PlacedBits, raw: number): void {
-  writeSignalsRaw(data, [sig], [raw]);
 }
