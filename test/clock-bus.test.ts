@@ -88,6 +88,30 @@ test('virtual CAN bus: a saturated 1 Mbit/s bus carries about 7,400 8-byte frame
   t.true(received >= 7300 && received <= 7500, `received ${received}`);
 });
 
+test('virtual CAN bus: a frame a receiver sends back as it receives one waits for the wire, one frame at a time', async (t) => {
+  const clock = new VirtualClock();
+  const bus = new VirtualCanBus(clock, { bitrate: 1_000_000 });
+  const host = bus.channel('host');
+  const motor = bus.channel('motor');
+  host.start();
+  motor.start();
+  const frameMs = frameBits({ ext: false, rtr: false, data: Buffer.alloc(8) }) / 1000;
+  // The motor answers every command within its receive callback, twice.
+  motor.addListener('onMessage', (f) => {
+    motor.send({ id: f.id + 0x100, ext: false, rtr: false, data: Buffer.alloc(8) });
+    motor.send({ id: f.id + 0x100, ext: false, rtr: false, data: Buffer.alloc(8) });
+  });
+  const arrivals: number[] = [];
+  host.addListener('onMessage', () => arrivals.push(clock.nowMs()));
+  host.send({ id: 0x001, ext: false, rtr: false, data: Buffer.alloc(8) });
+  await clock.sleep(10);
+  // The command ends at 1 frame time; the answers follow it on the wire, each a frame time long.
+  t.is(arrivals.length, 2);
+  t.is(arrivals[0]!.toFixed(6), (2 * frameMs).toFixed(6));
+  t.is(arrivals[1]!.toFixed(6), (3 * frameMs).toFixed(6));
+  t.is(bus.framesCarried, 3);
+});
+
 test('virtual CAN bus: the lowest id wins arbitration', async (t) => {
   const clock = new VirtualClock();
   const bus = new VirtualCanBus(clock, { bitrate: 500_000 });

@@ -29,7 +29,8 @@ interface Pending {
 export class VirtualCanBus {
   private readonly channels = new Set<VirtualCanChannel>();
   private readonly pending: Pending[] = [];
-  private busy = false;
+  /** The frame on the wire now (none: the bus is idle). */
+  private onBus: Pending | undefined;
   private order = 0;
   /** Frames carried so far. */
   framesCarried = 0;
@@ -51,15 +52,12 @@ export class VirtualCanBus {
 
   enqueue(frame: CanFrame, from: VirtualCanChannel): void {
     this.pending.push({ frame: { id: frame.id, ext: frame.ext, rtr: frame.rtr, data: Buffer.from(frame.data) }, from, order: this.order++ });
-    if (!this.busy) this.startNext();
+    if (this.onBus === undefined) this.startNext();
   }
 
   private startNext(): void {
     const pending = this.pending;
-    if (pending.length === 0) {
-      this.busy = false;
-      return;
-    }
+    if (pending.length === 0) return;
     // Arbitration: the lowest identifier wins; standard beats extended with the same base id.
     let best = 0;
     for (let i = 1; i < pending.length; i++) {
@@ -69,18 +67,13 @@ export class VirtualCanBus {
     // Taken out by moving the last one into its place: ties go by `order`, not by place.
     pending[best] = pending[pending.length - 1]!;
     pending.pop();
-    this.busy = true;
     this.onBus = winner;
     this.clock.setTimer((frameBits(winner.frame) * 1000) / this.options.bitrate, this.transmitted);
   }
 
-  /** The frame on the wire now. */
-  private onBus: Pending | undefined;
-
   /** The frame on the wire has gone through: every other channel receives it, the next one starts. */
   private readonly transmitted = (): void => {
     const winner = this.onBus!;
-    this.onBus = undefined;
     this.framesCarried++;
     // No receive time on the frame: it arrives now, and a receiver that wants the time (the
     // arm driver's trace) reads the clock, rather than a bigint being made for every frame.
@@ -88,6 +81,8 @@ export class VirtualCanBus {
     for (const ch of this.channels) {
       if (ch !== winner.from) ch.deliver({ id, ext, rtr, data });
     }
+    // Only now is the bus free: a frame a receiver sent back meanwhile waits in `pending`.
+    this.onBus = undefined;
     this.startNext();
   };
 }
