@@ -102,10 +102,15 @@ test('rig config errors name the file, the line and the field', (t) => {
   t.regex(missing!.message, /cannot read rig config \/nonexistent\/rig\.yaml: ENOENT/);
 });
 
+/** sim.yaml's text with its profile and cell paths made absolute, to write anywhere. */
+function simRigText(): string {
+  return readFileSync(DEFAULT_RIG, 'utf8').replace('../profiles/', `${path.resolve('fixtures/profiles')}/`).replace('../cell.yaml', path.resolve('fixtures/cell.yaml'));
+}
+
 test("an arm's CAN database is read with the rig: a missing KCD file or one without an arm bus is a config error naming the field", (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-kcd-field-'));
   const file = path.join(dir, 'rig.yaml');
-  const text = readFileSync(DEFAULT_RIG, 'utf8').replace('../profiles/', `${path.resolve('fixtures/profiles')}/`).replace('../cell.yaml', path.resolve('fixtures/cell.yaml'));
+  const text = simRigText();
   const withKcd = (kcd: string): string => text.replace(/(\n  arm:\n)/, `$1    kcd: ${kcd}\n`);
   t.not(withKcd('x'), text);
   writeFileSync(path.join(dir, 'arm.kcd'), readFileSync(path.resolve('fixtures/can/arm.kcd'), 'utf8'));
@@ -125,7 +130,7 @@ test("an arm's CAN database is read with the rig: a missing KCD file or one with
 test('a rig file loaded again gives a fresh copy, and its new text once it changed', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dexhil-reload-'));
   const file = path.join(dir, 'rig.yaml');
-  const text = readFileSync(DEFAULT_RIG, 'utf8').replace('../profiles/', `${path.resolve('fixtures/profiles')}/`).replace('../cell.yaml', path.resolve('fixtures/cell.yaml'));
+  const text = simRigText();
   writeFileSync(file, text);
   for (let i = 0; i < 3; i++) {
     const loaded = loadRig(file);
