@@ -1,18 +1,20 @@
 /**
  * The runner: run -> scenario -> trial -> stage -> attempt. It owns timing (per-stage and
  * per-trial timeouts that stop motion), outcomes, retries and corrections, and tells the world
- * through the event stream. It never writes a report itself.
+ * through the event stream. It never writes a report itself. One attempt of a stage (what the
+ * stage code sees, the stage timeout) is harness/attempt.ts.
  *
  * Outcomes: `pass`/`fail` are verdicts on the task; `error` (rig, device or harness fault, failed
  * reset), `timeout` and `aborted` mean the trial could not be judged.
  */
 import { hash32 } from '../drivers/sim/rng.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
+import { guarded, runAttempt, StageTimeout } from './attempt.ts';
 import { AbortedError, DexhilError, domainOf, errorLabel } from './errors.ts';
-import type { AttemptOutcome, CorrectionRecord, EventBus, FaultDomain, Measurement, Outcome, TrialRecord } from './events.ts';
+import type { CorrectionRecord, EventBus, FaultDomain, Outcome, TrialRecord } from './events.ts';
 import type { Rig } from './rig.ts';
 import { OperatorDesk, type Answer, type Question } from './operator.ts';
-import { TaskFailure, type ScenarioDef, type StageContext, type StageDef, type Trigger } from './scenario.ts';
+import type { ScenarioDef, Trigger } from './scenario.ts';
 
 export interface RunPlan {
   scenarios: readonly ScenarioDef[];
@@ -27,12 +29,6 @@ export function icSeedOf(seed: number, scenario: string, trial: number): number 
 
 export function icIdOf(icSeed: number): string {
   return icSeed.toString(16).padStart(8, '0');
-}
-
-class StageTimeout extends DexhilError {
-  constructor(what: string, ms: number) {
-    super('TIMEOUT', `${what} timed out after ${ms} ms`);
-  }
 }
 
 /** What the runner needs of the safety supervisor (harness/safety.ts). */
@@ -248,7 +244,7 @@ export class Runner {
     };
 
     try {
-      const reset = resetSkipped !== undefined ? { ok: false, reason: resetSkipped } : await this.guarded(trialAbort.signal, rig.resetScene(scenario.task, icSeed, dynSeed, trialAbort.signal));
+      const reset = resetSkipped !== undefined ? { ok: false, reason: resetSkipped } : await guarded(trialAbort.signal, rig.resetScene(scenario.task, icSeed, dynSeed, trialAbort.signal));
       if (!reset.ok) {
         outcome = 'error';
         failureLabel = 'reset-failed';
@@ -259,7 +255,7 @@ export class Runner {
           bus.emit({ type: 'stage-start', scenario: scenario.name, trial, stage: stage.name, tMs: clock.nowMs() - startMs });
           let pendingRetry: { kind: string; trigger: Trigger; atMs: number; attempt: number } | undefined;
           for (let attempt = 1; attempt <= stage.maxAttempts; attempt++) {
-            const result = await this.runAttempt(scenario, stage, stageIndex, trial, attempt, startMs, trialAbort.signal, memo, corrections, emitCorrection);
+            const result = await runAttempt({ rig, bus, aborted: () => this.aborted }, scenario, stage, stageIndex, trial, attempt, startMs, trialAbort.signal, memo, corrections, emitCorrection);
             if (pendingRetry) {
               emitCorrection({
                 stage: stage.name,
@@ -354,125 +350,5 @@ export class Runner {
     };
     bus.emit({ type: 'trial-end', record });
     return record;
-  }
-
-  private async runAttempt(
-    scenario: ScenarioDef,
-    stage: StageDef,
-    stageIndex: number,
-    trial: number,
-    attempt: number,
-    trialStartMs: number,
-    trialSignal: AbortSignal,
-    memo: Map<string, number>,
-    corrections: Record<string, number>,
-    emitCorrection: (c: Omit<CorrectionRecord, 'scenario' | 'trial'>) => void,
-  ): Promise<{ outcome: AttemptOutcome; label: string; domain: FaultDomain }> {
-    const { rig, bus } = this;
-    const clock = rig.clock;
-    const ac = new AbortController();
-    const onTrialAbort = (): void => ac.abort(trialSignal.reason);
-    if (trialSignal.aborted) ac.abort(trialSignal.reason);
-    trialSignal.addEventListener('abort', onTrialAbort, { once: true });
-    const timer = clock.setTimer(stage.timeoutMs, () => ac.abort(new StageTimeout(`stage ${stage.name}`, stage.timeoutMs)));
-    const measurements: Measurement[] = [];
-    const started = clock.nowMs();
-    const rel = (): number => clock.nowMs() - trialStartMs;
-    const ctx: StageContext = {
-      rig,
-      trial,
-      attempt,
-      signal: ac.signal,
-      memo,
-      sleep: (ms) => clock.sleep(ms, ac.signal),
-      measure(name, value, unit, limits = {}) {
-        const ok = (limits.min === undefined || value >= limits.min) && (limits.max === undefined || value <= limits.max);
-        const m: Measurement = { name, value, unit, ok, ...(limits.min === undefined ? {} : { min: limits.min }), ...(limits.max === undefined ? {} : { max: limits.max }) };
-        measurements.push(m);
-        bus.emit({ type: 'measurement', scenario: scenario.name, trial, stage: stage.name, measurement: m, tMs: rel() });
-        return ok;
-      },
-      async correct(kind, trigger, action) {
-        const bound = scenario.maxCorrections[kind] ?? 0;
-        if ((corrections[kind] ?? 0) >= bound) return false;
-        const t0 = rel();
-        let recovered = false;
-        try {
-          recovered = await action();
-        } finally {
-          emitCorrection({
-            stage: stage.name,
-            attempt,
-            tMs: t0,
-            kind,
-            triggerCheck: trigger.check,
-            triggerValue: trigger.value,
-            triggerUnit: trigger.unit ?? '',
-            actor: 'scenario',
-            recovered,
-            durationMs: rel() - t0,
-          });
-        }
-        return recovered;
-      },
-      remaining: (kind) => Math.max(0, (scenario.maxCorrections[kind] ?? 0) - (corrections[kind] ?? 0)),
-      fail(label, detail) {
-        throw new TaskFailure(label, detail);
-      },
-    };
-    let outcome: AttemptOutcome = 'done';
-    let label = '';
-    let domain: FaultDomain = 'task';
-    try {
-      await this.guarded(ac.signal, stage.run(ctx));
-    } catch (err) {
-      if (err instanceof TaskFailure) {
-        outcome = 'failed';
-        label = err.label;
-      } else if (this.aborted) {
-        outcome = 'aborted';
-        label = 'aborted';
-      } else if (err instanceof StageTimeout) {
-        outcome = 'timeout';
-        label = trialSignal.aborted ? 'trial-timeout' : 'timeout';
-      } else {
-        outcome = 'error';
-        label = errorLabel(err);
-        domain = domainOf(err);
-      }
-      await rig.holdAll();
-    } finally {
-      timer.cancel();
-      trialSignal.removeEventListener('abort', onTrialAbort);
-    }
-    bus.emit({
-      type: 'attempt-end',
-      record: { scenario: scenario.name, trial, stage: stage.name, stageIndex, attempt, startMs: started - trialStartMs, durationMs: clock.nowMs() - started, outcome, failureLabel: label, measurements },
-    });
-    // The whole trial was stopped (its timeout, a safety stop, a lost device): end it with that.
-    if (trialSignal.aborted && !this.aborted) throw trialSignal.reason;
-    return { outcome, label, domain };
-  }
-
-  /** Resolves with `p`, or rejects as soon as `signal` aborts, even if `p` ignores the signal. */
-  private guarded<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
-    if (signal.aborted) {
-      p.catch(() => undefined);
-      return Promise.reject(signal.reason);
-    }
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      );
-    });
   }
 }
