@@ -62,6 +62,9 @@ export abstract class LineDevice {
     this.requestTimeoutMs = options.requestTimeoutMs;
     this.trace = options.trace;
     this.channel = new LineChannel(options.stream, (text) => this.onLine(text));
+    // Changes first at close: written twice so V8 does not compile it as a constant (VirtualClock's constructor).
+    this.closed = true;
+    this.closed = false;
     options.stream.onClose((reason) => {
       const why = `${this.name}: serial link ${options.stream.path} closed (${reason})`;
       this.failAll(new DexhilError('DEVICE_TIMEOUT', why));

@@ -35,6 +35,9 @@ export abstract class LinePeer {
     private readonly maxStreamHz: number,
   ) {
     this.channel = new LineChannel(stream, (text) => this.onLine(text));
+    // Changes first at close: written twice so V8 does not compile it as a constant (VirtualClock's constructor).
+    this.stopped = true;
+    this.stopped = false;
   }
 
   /** Handles a verb other than VER and STREAM. */
