@@ -5,7 +5,7 @@
  * The arm's motors sit on a virtual CAN bus behind an emulated slcan adapter. Anything that opens
  * the port paths (the harness, python-can, a serial terminal) talks to them as to hardware.
  */
-import type { FaultKnobs } from '../drivers/sim/faults.ts';
+import { faultKnobs, type FaultKnobs } from '../drivers/sim/faults.ts';
 import type { LinePeer } from '../drivers/sim/line-peer.ts';
 import { Rng } from '../drivers/sim/rng.ts';
 import { SlcanAdapterEmulator } from '../drivers/sim/slcan-adapter.ts';
@@ -162,7 +162,7 @@ export async function startEmulators(loaded: LoadedRig, options: { seed: number;
           }),
         );
       } else {
-        const faults = { ...(dev.kind === 'hand' ? profile.hand : profile.ft).faults };
+        const faults = faultKnobs((dev.kind === 'hand' ? profile.hand : profile.ft).faults);
         devices.push(
           await emulated({ name, kind: dev.kind, hostPath, protocol: `${dev.kind === 'hand' ? 'hand' : 'F/T'} lines at ${dev.baud} baud (paced)`, faults }, async () => {
             const p = await createPtyPair(hostPath, emulatorSide(hostPath), clock);

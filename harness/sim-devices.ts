@@ -5,7 +5,7 @@
  */
 import { ArmCodec } from '../drivers/arm/codec.ts';
 import { ArmPeer } from '../drivers/sim/arm-peer.ts';
-import type { FaultKnobs } from '../drivers/sim/faults.ts';
+import { faultKnobs, type FaultKnobs } from '../drivers/sim/faults.ts';
 import { FtPeer } from '../drivers/sim/ft-peer.ts';
 import { HandPeer } from '../drivers/sim/hand-peer.ts';
 import type { LinePeer } from '../drivers/sim/line-peer.ts';
@@ -49,7 +49,7 @@ export function armPeerFor(ctx: SimContext, name: string, dev: ArmConfig, channe
     codec,
     ctx.clock,
     { joints: dev.joints, model: profile.arm.modelCode, firmware: profile.arm.firmware, protocol: profile.arm.protocol, serialBase: 0x4100, tauMs: profile.arm.tauMs },
-    { ...profile.arm.faults },
+    faultKnobs(profile.arm.faults),
     ctx.rng.fork(name),
     ctx.world,
     homeQ,
@@ -69,7 +69,7 @@ export function linePeerFor(ctx: SimContext, name: string, dev: HandConfig | FtC
     protocol: prof.protocol,
     serial: `${prof.serialPrefix}-${name.toUpperCase()}-${(ctx.rng.fork(`${name}/serial`).float() * 1e5).toFixed(0).padStart(5, '0')}`,
   };
-  const knobs = faults ?? { ...prof.faults };
+  const knobs = faults ?? faultKnobs(prof.faults);
   if (dev.kind === 'hand') return new HandPeer(stream, ctx.clock, identity, knobs, ctx.rng.fork(name), ctx.world, profile.hand.speedRadS);
   return new FtPeer(stream, ctx.clock, identity, knobs, ctx.rng.fork(name), ctx.world, dev.mount, profile.ft.noiseN);
 }

@@ -11,3 +11,14 @@ export interface FaultKnobs {
 }
 
 export const NO_FAULTS: FaultKnobs = Object.freeze({ drop: 0, corrupt: 0, latencyMs: 0, stalled: false });
+
+/**
+ * A device's own knob set, copied from a profile's (it may be turned during a run). Every set has
+ * this one shape, whatever order and kinds of number the profile gave: the line peers' code,
+ * shared by the hand and the sensors, then reads the knobs of all of them the same way, where
+ * copies made by spreading the profile's objects gave V8 a differently shaped object per device
+ * (a deoptimization of each peer's send path, `--trace-deopt`).
+ */
+export function faultKnobs(from: FaultKnobs): FaultKnobs {
+  return { drop: from.drop, corrupt: from.corrupt, latencyMs: from.latencyMs, stalled: from.stalled };
+}
