@@ -81,12 +81,24 @@ export class ArmDriver {
   private speedRadS: number;
   private movesInProgress = 0;
   private idleTicks = 0;
+  /**
+   * The clock, CAN channel and codec, held by the driver itself rather than read from \`options\`
+   * each time (README, "Speed"): an options object is made by the same object literal for every
+   * rig, and V8 compiled its fields as constants until the second rig's literal held another
+   * clock, channel and codec, which threw away the driver's optimised code at the second block.
+   */
+  private readonly clock: Clock;
+  private readonly channel: CanChannel;
+  private readonly codec: ArmCodec;
 
   constructor(private readonly options: ArmDriverOptions) {
     if (options.joints < 1 || options.joints > options.codec.maxJoints) {
       throw new DexhilError('CONFIG_INVALID', `${options.name}: ${options.joints} joints configured, the CAN database describes ${options.codec.maxJoints}`);
     }
     this.name = options.name;
+    this.clock = options.clock;
+    this.channel = options.channel;
+    this.codec = options.codec;
     const zeros = (): number[] => new Array<number>(options.joints).fill(0);
     this.positionRad = zeros();
     this.velocityRadS = zeros();
@@ -130,8 +142,8 @@ export class ArmDriver {
 
   /** Starts listening and identifies every joint motor. -> inactive. */
   async open(signal?: AbortSignal): Promise<DeviceInfo> {
-    this.options.channel.addListener('onMessage', this.onFrameBound);
-    this.options.channel.start();
+    this.channel.addListener('onMessage', this.onFrameBound);
+    this.channel.start();
     const infos: JointInfo[] = [];
     for (let j = 1; j <= this.joints; j++) infos.push(await this.identify(j, signal));
     for (const i of infos) {
@@ -165,7 +177,7 @@ export class ArmDriver {
   private identify(joint: number, signal?: AbortSignal): Promise<JointInfo> {
     throwIfAborted(signal);
     return new Promise((resolve, reject) => {
-      const timer = this.options.clock.setTimer(this.options.requestTimeoutMs, () => {
+      const timer = this.clock.setTimer(this.options.requestTimeoutMs, () => {
         this.infoWaiters.delete(joint);
         reject(
           new DexhilError('DEVICE_TIMEOUT', `${this.name}: joint ${joint} did not answer the info request within ${this.options.requestTimeoutMs} ms`, {
@@ -177,7 +189,7 @@ export class ArmDriver {
         timer.cancel();
         resolve(i);
       });
-      this.send(this.options.codec.infoRequest(joint));
+      this.send(this.codec.infoRequest(joint));
     });
   }
 
@@ -185,20 +197,20 @@ export class ArmDriver {
   async activate(signal?: AbortSignal): Promise<void> {
     this.requireState('inactive', 'activate');
     const before = this.feedbackSeen;
-    for (let j = 1; j <= this.joints; j++) this.send(this.options.codec.special(j, 'enable'));
-    const deadline = this.options.clock.nowMs() + this.options.requestTimeoutMs;
+    for (let j = 1; j <= this.joints; j++) this.send(this.codec.special(j, 'enable'));
+    const deadline = this.clock.nowMs() + this.options.requestTimeoutMs;
     while (this.feedbackSeen - before < this.joints) {
-      if (this.options.clock.nowMs() > deadline) {
+      if (this.clock.nowMs() > deadline) {
         throw new DexhilError('DEVICE_TIMEOUT', `${this.name}: motors did not confirm enable within ${this.options.requestTimeoutMs} ms`);
       }
-      await this.options.clock.sleep(1, signal);
+      await this.clock.sleep(1, signal);
     }
     for (let j = 0; j < this.joints; j++) {
       this.setpoint[j] = this.positionRad[j]!;
       this.target[j] = this.positionRad[j]!;
     }
     this.state = 'active';
-    this.loop = this.options.clock.setInterval(1000 / this.options.controlHz, () => this.controlTick());
+    this.loop = this.clock.setInterval(1000 / this.options.controlHz, () => this.controlTick());
   }
 
   /**
@@ -209,7 +221,7 @@ export class ArmDriver {
     this.requireState('active', 'move');
     if (targetRad.length !== this.joints) throw new RangeError(`${this.name}: target has ${targetRad.length} values for ${this.joints} joints`);
     const tol = options.toleranceRad ?? 0.02;
-    const start = this.options.clock.nowMs();
+    const start = this.clock.nowMs();
     targetRad.forEach((v, j) => {
       this.target[j] = v;
     });
@@ -226,7 +238,7 @@ export class ArmDriver {
   private async followMove(targetRad: readonly number[], tol: number, start: number, periodMs: number, options: MoveOptions): Promise<MoveResult> {
     for (;;) {
       try {
-        await this.options.clock.sleep(periodMs, options.signal);
+        await this.clock.sleep(periodMs, options.signal);
       } catch (err) {
         this.hold();
         throw err;
@@ -234,14 +246,14 @@ export class ArmDriver {
       const stoppedBy = options.guard?.();
       if (stoppedBy !== undefined) {
         this.hold();
-        return { reached: false, stoppedBy, durationMs: this.options.clock.nowMs() - start };
+        return { reached: false, stoppedBy, durationMs: this.clock.nowMs() - start };
       }
       if (this.positionRad.every((p, j) => Math.abs(p - targetRad[j]!) <= tol)) {
-        return { reached: true, durationMs: this.options.clock.nowMs() - start };
+        return { reached: true, durationMs: this.clock.nowMs() - start };
       }
-      if (options.timeoutMs !== undefined && this.options.clock.nowMs() - start > options.timeoutMs) {
+      if (options.timeoutMs !== undefined && this.clock.nowMs() - start > options.timeoutMs) {
         this.hold();
-        return { reached: false, stoppedBy: 'move-timeout', durationMs: this.options.clock.nowMs() - start };
+        return { reached: false, stoppedBy: 'move-timeout', durationMs: this.clock.nowMs() - start };
       }
     }
   }
@@ -262,7 +274,7 @@ export class ArmDriver {
     this.hold();
     if (this.state !== 'active') return;
     for (let j = 0; j < this.joints; j++) {
-      this.send(this.options.codec.command(j + 1, { positionRad: this.setpoint[j]!, velocityRadS: 0, kp: this.options.kp, kd: this.options.kd, torqueFfNm: 0 }));
+      this.send(this.codec.command(j + 1, { positionRad: this.setpoint[j]!, velocityRadS: 0, kp: this.options.kp, kd: this.options.kd, torqueFfNm: 0 }));
     }
   }
 
@@ -272,14 +284,14 @@ export class ArmDriver {
     this.hold();
     this.loop?.cancel();
     this.loop = undefined;
-    for (let j = 1; j <= this.joints; j++) this.send(this.options.codec.special(j, 'disable'));
+    for (let j = 1; j <= this.joints; j++) this.send(this.codec.special(j, 'disable'));
     this.state = 'inactive';
   }
 
   async close(): Promise<void> {
     if (this.state === 'finalized') return;
     await this.deactivate();
-    this.options.channel.removeListener('onMessage', this.onFrameBound);
+    this.channel.removeListener('onMessage', this.onFrameBound);
     this.state = 'finalized';
   }
 
@@ -294,7 +306,7 @@ export class ArmDriver {
       const err = this.target[j]! - this.setpoint[j]!;
       this.setpoint[j] = this.setpoint[j]! + Math.max(-step, Math.min(step, err));
       this.send(
-        this.options.codec.command(j + 1, {
+        this.codec.command(j + 1, {
           positionRad: this.setpoint[j]!,
           velocityRadS: 0,
           kp: this.options.kp,
@@ -307,14 +319,14 @@ export class ArmDriver {
 
   private send(frame: CanFrame): void {
     this.stats.tx++;
-    this.options.channel.send(frame);
-    this.options.trace?.(frame, this.options.clock.nowNs());
+    this.channel.send(frame);
+    this.options.trace?.(frame, this.clock.nowNs());
   }
 
   private onFrame(frame: CanFrame): void {
     this.lastRxMonoMs = monotonicMs();
-    this.options.trace?.(frame, frame.tsNs ?? this.options.clock.nowNs());
-    const d = this.options.codec.decode(frame);
+    this.options.trace?.(frame, frame.tsNs ?? this.clock.nowNs());
+    const d = this.codec.decode(frame);
     if (d.kind === 'feedback') {
       if (d.feedback.joint < 1 || d.feedback.joint > this.joints) {
         this.stats.malformed++; // a joint this arm does not have
@@ -340,7 +352,7 @@ export class ArmDriver {
     this.torqueNm[j] = f.torqueNm;
     this.tempC[j] = Math.max(f.tempMosC, f.tempRotorC);
     this.feedbackSeen++;
-    this.lastRxMs = this.options.clock.nowMs();
+    this.lastRxMs = this.clock.nowMs();
     for (const l of this.feedbackListeners) l(f);
     if (f.error !== 0) for (const l of this.faultListeners) l(f.joint, f.error, MOTOR_ERRORS[f.error] ?? `error ${f.error}`);
   }
