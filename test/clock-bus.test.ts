@@ -4,8 +4,21 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { VirtualClock } from '../harness/clock.ts';
 import { frameBits, VirtualCanBus } from '../drivers/transport/virtual-can.ts';
+import type { CanChannel } from '../drivers/transport/can.ts';
 
 const execFileP = promisify(execFile);
+
+
+/** A virtual CAN bus on a fresh virtual clock with two started channels. */
+function twoOnABus(bitrate: number): { clock: VirtualClock; bus: VirtualCanBus; a: CanChannel; b: CanChannel } {
+  const clock = new VirtualClock();
+  const bus = new VirtualCanBus(clock, { bitrate });
+  const a = bus.channel('a');
+  const b = bus.channel('b');
+  a.start();
+  b.start();
+  return { clock, bus, a, b };
+}
 
 test('virtual clock: timers fire in due order, ties in scheduling order, time jumps', async (t) => {
   const clock = new VirtualClock({ epochMs: 0 });
@@ -74,12 +87,7 @@ test('virtual clock: a timer that throws is an uncaught error, and time goes on 
 });
 
 test('virtual CAN bus: a saturated 1 Mbit/s bus carries about 7,400 8-byte frames per second', async (t) => {
-  const clock = new VirtualClock();
-  const bus = new VirtualCanBus(clock, { bitrate: 1_000_000 });
-  const tx = bus.channel('tx');
-  const rx = bus.channel('rx');
-  tx.start();
-  rx.start();
+  const { clock, a: tx, b: rx } = twoOnABus(1_000_000);
   let received = 0;
   rx.addListener('onMessage', () => received++);
   for (let i = 0; i < 20_000; i++) tx.send({ id: 0x100, ext: false, rtr: false, data: Buffer.alloc(8, 0x55) });
@@ -89,12 +97,7 @@ test('virtual CAN bus: a saturated 1 Mbit/s bus carries about 7,400 8-byte frame
 });
 
 test('virtual CAN bus: a frame a receiver sends back as it receives one waits for the wire, one frame at a time', async (t) => {
-  const clock = new VirtualClock();
-  const bus = new VirtualCanBus(clock, { bitrate: 1_000_000 });
-  const host = bus.channel('host');
-  const motor = bus.channel('motor');
-  host.start();
-  motor.start();
+  const { clock, bus, a: host, b: motor } = twoOnABus(1_000_000);
   const frameMs = frameBits({ ext: false, rtr: false, data: Buffer.alloc(8) }) / 1000;
   // The motor answers every command within its receive callback, twice.
   motor.addListener('onMessage', (f) => {
@@ -113,12 +116,7 @@ test('virtual CAN bus: a frame a receiver sends back as it receives one waits fo
 });
 
 test('virtual CAN bus: the lowest id wins arbitration', async (t) => {
-  const clock = new VirtualClock();
-  const bus = new VirtualCanBus(clock, { bitrate: 500_000 });
-  const a = bus.channel('a');
-  const b = bus.channel('b');
-  a.start();
-  b.start();
+  const { clock, a, b } = twoOnABus(500_000);
   const order: number[] = [];
   b.addListener('onMessage', (f) => order.push(f.id));
   a.send({ id: 0x300, ext: false, rtr: false, data: Buffer.alloc(1) }); // starts at once, bus idle
