@@ -28,25 +28,15 @@ let scratch = Buffer.allocUnsafe(1024);
  * Encodes a line as the bytes that go on the wire. Integer fields are written digit by digit and
  * the CRC is taken over the bytes as they are: every stream sample of the simulated devices goes
  * through here (44 fields a hand sample). Text fields go as UTF-8 (our protocol's are ASCII).
+ * `lead`, when given, is the first field, before `fields` (a device's timestamp, a request's verb):
+ * the callers need not build a new array (`[lead, ...fields]`) for each line.
  */
-export function encodeLineBytes(sigil: Sigil, seq: number, fields: readonly (string | number)[]): Buffer {
+export function encodeLineBytes(sigil: Sigil, seq: number, fields: readonly (string | number)[], lead?: string | number): Buffer {
   let n = 0;
   scratch[n++] = sigil.charCodeAt(0);
   n = writeInteger(n, seq & 0xffff);
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    if (typeof f === 'number' && Number.isSafeInteger(f)) {
-      if (n + 18 > scratch.length) grow(n, 18);
-      scratch[n++] = 0x2c; // ','
-      n = writeInteger(n, f);
-    } else {
-      const text = String(f);
-      const size = Buffer.byteLength(text);
-      if (n + 1 + size > scratch.length) grow(n, 1 + size);
-      scratch[n++] = 0x2c;
-      n += scratch.write(text, n, 'utf8');
-    }
-  }
+  if (lead !== undefined) n = writeField(n, lead);
+  for (let i = 0; i < fields.length; i++) n = writeField(n, fields[i]!);
   if (n + 6 > scratch.length) grow(n, 6);
   const crc = crc16Bytes(scratch, n);
   scratch[n++] = 0x2a; // '*'
@@ -55,6 +45,21 @@ export function encodeLineBytes(sigil: Sigil, seq: number, fields: readonly (str
   const line = Buffer.allocUnsafe(n);
   scratch.copy(line, 0, 0, n);
   return line;
+}
+
+/** Writes `,` and a field at `at`; returns the end. */
+function writeField(at: number, f: string | number): number {
+  let n = at;
+  if (typeof f === 'number' && Number.isSafeInteger(f)) {
+    if (n + 18 > scratch.length) grow(n, 18);
+    scratch[n++] = 0x2c; // ','
+    return writeInteger(n, f);
+  }
+  const text = String(f);
+  const size = Buffer.byteLength(text);
+  if (n + 1 + size > scratch.length) grow(n, 1 + size);
+  scratch[n++] = 0x2c;
+  return n + scratch.write(text, n, 'utf8');
 }
 
 /** The line as text (encodeLineBytes' bytes, read as UTF-8). */

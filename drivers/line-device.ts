@@ -135,7 +135,7 @@ export abstract class LineDevice {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.stats.tx++;
-      const bytes = encodeLineBytes('$', seq, [verb, ...args]);
+      const bytes = encodeLineBytes('$', seq, args, verb);
       this.trace?.('tx', bytes.toString('utf8', 0, bytes.length - 1), this.clock.nowNs());
       this.channel.send(bytes);
     });

@@ -98,8 +98,16 @@ class PayloadWord {
       mHi = mask >>> (32 - shift);
     }
     if (!sig.littleEndian) {
-      // From the big-endian word to the little-endian one: bytes reversed.
-      [vHi, vLo, mHi, mLo] = [bswap32(vLo), bswap32(vHi), bswap32(mLo), bswap32(mHi)];
+      // From the big-endian word to the little-endian one: bytes reversed, halves swapped. (Plain
+      // locals: a destructuring swap built an array per signal, 118 MB in a 3 x 100 run.)
+      const hi = bswap32(vLo);
+      const lo = bswap32(vHi);
+      const maskHi = bswap32(mLo);
+      const maskLo = bswap32(mHi);
+      vHi = hi;
+      vLo = lo;
+      mHi = maskHi;
+      mLo = maskLo;
     }
     this.lo = ((this.lo & ~mLo) | vLo) >>> 0;
     this.hi = ((this.hi & ~mHi) | vHi) >>> 0;

@@ -58,7 +58,7 @@ export abstract class LinePeer {
       this.counts.dropped++;
       return;
     }
-    const line = encodeLineBytes(sigil, seq, [this.deviceTimeUs(), ...fields]);
+    const line = encodeLineBytes(sigil, seq, fields, this.deviceTimeUs());
     if (this.faults.corrupt > 0 && this.rng.chance(this.faults.corrupt)) {
       this.counts.corrupted++;
       const i = 1 + Math.floor(this.rng.float() * (line.length - 7));
