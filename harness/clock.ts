@@ -8,6 +8,7 @@
  *
  * This module is the only place that may call `setTimeout`, `setImmediate` or read wall time.
  */
+import { objects } from '../drivers/arrays.ts';
 import { AbortedError } from './errors.ts';
 
 /**
@@ -143,7 +144,7 @@ class VirtualTimer implements TimerHandle {
 
 /** A binary min-heap ordered by due time, then by scheduling order (deterministic ties). */
 class TimerHeap {
-  private readonly items: VirtualTimer[] = [];
+  private readonly items = objects<VirtualTimer>();
   peek(): VirtualTimer | undefined {
     return this.items[0];
   }

@@ -13,6 +13,7 @@
  */
 import { monotonicMs, type Clock, type TimerHandle } from '../../harness/clock.ts';
 import { DexhilError, throwIfAborted } from '../../harness/errors.ts';
+import { doubles } from '../arrays.ts';
 import type { CanChannel } from '../transport/can.ts';
 import type { CanFrame, CanTrace, DeviceInfo, LifecycleState, LinkStats, TransportKind } from '../types.ts';
 import { emptyStats } from '../types.ts';
@@ -99,13 +100,12 @@ export class ArmDriver {
     this.clock = options.clock;
     this.channel = options.channel;
     this.codec = options.codec;
-    const zeros = (): number[] => new Array<number>(options.joints).fill(0);
-    this.positionRad = zeros();
-    this.velocityRadS = zeros();
-    this.torqueNm = zeros();
-    this.tempC = zeros();
-    this.setpoint = zeros();
-    this.target = zeros();
+    this.positionRad = doubles(options.joints);
+    this.velocityRadS = doubles(options.joints);
+    this.torqueNm = doubles(options.joints);
+    this.tempC = doubles(options.joints);
+    this.setpoint = doubles(options.joints);
+    this.target = doubles(options.joints);
     this.speedRadS = options.maxVelocityRadS;
   }
 

@@ -68,8 +68,11 @@ export class HandDriver extends LineDevice {
   async setPosture(actuatedRad: readonly number[], currentLimitA: number, signal?: AbortSignal): Promise<void> {
     this.requireState('active', 'move');
     if (actuatedRad.length !== ACTUATED.length) throw new RangeError(`posture needs ${ACTUATED.length} values, got ${actuatedRad.length}`);
-    const mrad = actuatedRad.map((r) => Math.round(1000 * Math.max(-HAND_JOINT_LIMIT_RAD, Math.min(HAND_JOINT_LIMIT_RAD, r))));
-    await this.request('POS', [Math.round(currentLimitA * 1000), ...mrad], signal);
+    // Integers in thousandths; `| 0` also turns a -0 (a joint at -0.0004 rad) into 0, so the
+    // fields are always small integers (drivers/arrays.ts).
+    const fields = [Math.round(currentLimitA * 1000) | 0];
+    for (const r of actuatedRad) fields.push(Math.round(1000 * Math.max(-HAND_JOINT_LIMIT_RAD, Math.min(HAND_JOINT_LIMIT_RAD, r))) | 0);
+    await this.request('POS', fields, signal);
   }
 
   /** Freezes every joint where it is (safe hold). Allowed in any non-final state. */

@@ -5,6 +5,7 @@
  * Not modelled: tendon friction, joint limits per finger, thermal current derating.
  */
 import type { Clock } from '../../harness/clock.ts';
+import { doubles, doublesFrom } from '../arrays.ts';
 import type { ByteStream } from '../transport/byte-stream.ts';
 import { ACTUATED, expandPosture } from '../hand/model.ts';
 import type { FaultKnobs } from './faults.ts';
@@ -14,8 +15,8 @@ import type { SimWorld } from './world/index.ts';
 
 export class HandPeer extends LinePeer {
   private active = false;
-  private readonly pos = new Array<number>(ACTUATED.length).fill(0);
-  private target = new Array<number>(ACTUATED.length).fill(0);
+  private readonly pos = doubles(ACTUATED.length);
+  private target = doubles(ACTUATED.length);
   private currentLimitA = 0.3;
   private lastMs = 0;
 
@@ -60,7 +61,7 @@ export class HandPeer extends LinePeer {
         const n = args.map(Number);
         if (n.length !== ACTUATED.length + 1 || n.some((v) => !Number.isInteger(v))) return { ok: false, code: 2, reason: `POS needs current and ${ACTUATED.length} positions` };
         this.currentLimitA = n[0]! / 1000;
-        this.target = n.slice(1).map((v) => v / 1000);
+        this.target = doublesFrom(n.slice(1).map((v) => v / 1000));
         this.world.handCommanded({ postureRad: this.target, currentLimitA: this.currentLimitA });
         return { ok: true };
       }

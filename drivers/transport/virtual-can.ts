@@ -4,6 +4,7 @@
  * stuffing), so a saturated 1 Mbit/s bus carries about 7,400 8-byte standard frames per second,
  * as a real one does. Delivery goes to every other channel on the bus (no self-reception).
  */
+import { objects } from '../arrays.ts';
 import type { Clock } from '../../harness/clock.ts';
 import type { CanFrame } from '../types.ts';
 import { assertValidFrame, CanListeners, type CanChannel } from './can.ts';
@@ -28,7 +29,7 @@ interface Pending {
 
 export class VirtualCanBus {
   private readonly channels = new Set<VirtualCanChannel>();
-  private readonly pending: Pending[] = [];
+  private readonly pending = objects<Pending>();
   /** The frame on the wire now (none: the bus is idle). */
   private onBus: Pending | undefined;
   private order = 0;

@@ -8,6 +8,7 @@
  * Sensors: fingertips (cloth in the pinch), wrist F/T (cloth weight while lifted), table F/T
  * (off-centre moments from bunched or crooked cloth).
  */
+import { doubles } from '../../arrays.ts';
 import type { Wrench } from '../../types.ts';
 import { handClosed, p, planarDist, site, type RobotState, type SensorMount, type TaskWorld, type Vec, type WorldContext } from './types.ts';
 
@@ -28,7 +29,7 @@ export class FabricWorld implements TaskWorld {
   private carrying: { from: Vec; slipAt: number | undefined } | undefined;
   private w: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
   private table: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
-  private tips = [0, 0, 0, 0, 0];
+  private tips = doubles(5);
   private dragStart: Vec | undefined;
   /** The current grip has already been dragged to the stretch line (one flattening per grip). */
   private dragged = false;

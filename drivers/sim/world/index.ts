@@ -3,6 +3,7 @@
  * positions, the hand's command) and the current task world, and answers the simulated sensors.
  */
 import type { Clock } from '../../../harness/clock.ts';
+import { doubles, doublesFrom } from '../../arrays.ts';
 import type { Wrench } from '../../types.ts';
 import { Rng } from '../rng.ts';
 import { FabricWorld } from './fabric.ts';
@@ -25,10 +26,11 @@ export interface ResetResult {
 }
 
 export class SimWorld {
-  armQ: number[] = [];
-  hand: HandCommand = { postureRad: new Array<number>(15).fill(0), currentLimitA: 0 };
+  armQ: number[] = doubles(0);
+  hand: HandCommand = { postureRad: doubles(15), currentLimitA: 0 };
   private task: TaskWorld | undefined;
   private lastUpdateMs = -1;
+  private readonly sites: Sites;
 
   /**
    * `clock` is the rig's: the world moves on its time. (A clock, not a `() => number`: the sensor
@@ -36,10 +38,13 @@ export class SimWorld {
    * be a new call target for each trial block's rig.)
    */
   constructor(
-    private readonly sites: Sites,
+    sites: Sites,
     private readonly profile: WorldProfile,
     private readonly clock: Pick<Clock, 'nowMs'>,
-  ) {}
+  ) {
+    // As doubles, like the arm's joint angles they are compared with (drivers/arrays.ts).
+    this.sites = Object.fromEntries(Object.entries(sites).map(([name, at]) => [name, doublesFrom(at)]));
+  }
 
   /**
    * Sets up the scene for a trial: `icSeed` fixes the initial condition (same id, same scene),
@@ -71,7 +76,7 @@ export class SimWorld {
 
   tipForcesN(): number[] {
     this.update();
-    return this.task?.tipForcesN() ?? [0, 0, 0, 0, 0];
+    return this.task?.tipForcesN() ?? doubles(5);
   }
 
   holding(): boolean {
@@ -80,7 +85,7 @@ export class SimWorld {
   }
 
   armMoved(q: readonly number[]): void {
-    this.armQ = q.slice();
+    this.armQ = doublesFrom(q);
     this.update();
   }
 

@@ -7,6 +7,7 @@
  *
  * Hidden per initial condition: sheet-end offset, dirty outer sheet, tear strength, holder roll offset.
  */
+import { doubles } from '../../arrays.ts';
 import type { Wrench } from '../../types.ts';
 import { handClosed, p, planarDist, site, type RobotState, type SensorMount, type TaskWorld, type WorldContext } from './types.ts';
 
@@ -30,7 +31,7 @@ export class PaperWorld implements TaskWorld {
   private seated = false;
   private lastT = 0;
   private w: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
-  private tips = [0, 0, 0, 0, 0];
+  private tips = doubles(5);
 
   constructor(private readonly ctx: WorldContext) {
     this.endOffset = ctx.ic.normal(0, p(ctx.params, 'end_offset_sd_rad', 0.012));

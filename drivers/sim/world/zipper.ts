@@ -8,6 +8,7 @@
  * Sensors: wrist F/T (jam force, lateral push-back, roll torque, pull force, separation force),
  * fingertips (slider in the pinch or not).
  */
+import { doubles } from '../../arrays.ts';
 import type { Wrench } from '../../types.ts';
 import { handClosed, p, planarDist, site, type RobotState, type SensorMount, type TaskWorld, type WorldContext } from './types.ts';
 
@@ -24,7 +25,7 @@ export class ZipperWorld implements TaskWorld {
   private torn = false;
   private maxProgress = 0;
   private w: Wrench = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
-  private tips = [0, 0, 0, 0, 0];
+  private tips = doubles(5);
 
   constructor(private readonly ctx: WorldContext) {
     const sd = p(ctx.params, 'box_offset_sd_rad', 0.012);
