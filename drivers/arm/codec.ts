@@ -325,12 +325,14 @@ function physicalValues(data: Uint8Array, sigs: readonly SignalLayout[]): number
   return v;
 }
 
-/** The raw values of the frame being packed (reused: a frame is packed for every joint and tick). */
+/**
+ * The raw values of the frame being packed (reused: a frame is packed for every joint and tick).
+ * Only its first `sigs.length` are read, so its length is never set (that cost a builtin call a frame).
+ */
 const raws: number[] = [];
 
 /** Packs physical values into a fresh payload of `len` bytes, signal by signal. */
 function packAll(len: number, sigs: readonly SignalLayout[], values: readonly number[]): Buffer {
-  raws.length = sigs.length;
   for (let i = 0; i < sigs.length; i++) raws[i] = rawOf(sigs[i]!, values[i]!);
   const data = Buffer.alloc(len);
   writeSignalsRaw(data, sigs, raws);

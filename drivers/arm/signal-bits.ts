@@ -27,13 +27,16 @@ export interface SignalBits extends PlacedBits {
   type: number;
 }
 
+// Words of bits are kept as signed 32-bit integers (the same bits): V8 holds those as small
+// integers, where an unsigned word above 2^31 would be a heap-allocated double in a field.
+
 /** Bytes `at`..`at + 3` of a payload as a little-endian 32-bit word, bytes past its end as 0. */
 function le32(data: Uint8Array, at: number): number {
-  return ((data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16) | ((data[at + 3] ?? 0) << 24)) >>> 0;
+  return (data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16) | ((data[at + 3] ?? 0) << 24);
 }
 
 function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
 }
 
 /** A signal's bits in its own 64-bit word (high and low halves), sign-extended when signed. */
@@ -78,22 +81,22 @@ class PayloadWord {
   place(sig: PlacedBits, raw: number): void {
     const len = sig.bitLength;
     const shift = sig.littleEndian ? sig.bitOffset : 64 - sig.bitOffset - len;
-    const mask = len < 32 ? ((1 << len) - 1) >>> 0 : 0xffffffff;
-    const value = (raw & mask) >>> 0;
+    const mask = len < 32 ? ((1 << len) - 1) | 0 : -1;
+    const value = raw & mask;
     // Value and mask moved to their place in the signal's own 64-bit word, as high and low halves.
     let vHi = 0;
     let vLo = 0;
     let mHi = 0;
     let mLo = 0;
     if (shift >= 32) {
-      vHi = (value << (shift - 32)) >>> 0;
-      mHi = (mask << (shift - 32)) >>> 0;
+      vHi = value << (shift - 32);
+      mHi = mask << (shift - 32);
     } else if (shift === 0) {
       vLo = value;
       mLo = mask;
     } else {
-      vLo = (value << shift) >>> 0;
-      mLo = (mask << shift) >>> 0;
+      vLo = value << shift;
+      mLo = mask << shift;
       vHi = value >>> (32 - shift);
       mHi = mask >>> (32 - shift);
     }
@@ -109,8 +112,8 @@ class PayloadWord {
       mHi = maskHi;
       mLo = maskLo;
     }
-    this.lo = ((this.lo & ~mLo) | vLo) >>> 0;
-    this.hi = ((this.hi & ~mHi) | vHi) >>> 0;
+    this.lo = (this.lo & ~mLo) | vLo;
+    this.hi = (this.hi & ~mHi) | vHi;
   }
 
   /** Writes the word back into the payload's bytes (its first 8 at most). */
