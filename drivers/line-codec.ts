@@ -8,7 +8,7 @@
  * - device lines carry the device timestamp in microseconds (32-bit, wrapping) as the second field;
  * - CRC: CRC-16/CCITT-FALSE over everything before `*`, four upper-case hex digits.
  */
-import { crc16Bytes, crc16Hex } from './crc16.ts';
+import { crc16, crc16Bytes, crc16Hex } from './crc16.ts';
 
 export type Sigil = '$' | '#' | '=' | '!';
 const SIGILS = new Set<string>(['$', '#', '=', '!']);
@@ -82,6 +82,18 @@ function writeInteger(at: number, value: number): number {
     scratch[at++] = 0x2d; // '-'
     v = -v;
   }
+  // Below 2^31 (every field but a device's microsecond clock), in 32-bit integer arithmetic:
+  // `(x / 10) | 0` is an integer division, where Math.floor(x / 10) divides in floating point.
+  if (v <= 0x7fffffff) {
+    let digits = 1;
+    for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
+    for (let i = at + digits - 1; i >= at; i--) {
+      const q = (v / 10) | 0;
+      scratch[i] = 0x30 + (v - q * 10);
+      v = q;
+    }
+    return at + digits;
+  }
   let digits = 1;
   for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
   for (let i = at + digits - 1; i >= at; i--) {
@@ -90,6 +102,18 @@ function writeInteger(at: number, value: number): number {
     v = q;
   }
   return at + digits;
+}
+
+/** The value of the four upper-case hex digits at `at`, or -1 if they are not that (as on the wire). */
+function upperHex4(text: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 4; i++) {
+    const c = text.charCodeAt(i);
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+    if (d < 0) return -1;
+    v = (v << 4) | d;
+  }
+  return v;
 }
 
 /** Where the parts of a line that passed its checks are (fields from `fieldsAt` to `star`; -1: none). */
@@ -113,9 +137,9 @@ export function checkLine(raw: string): CheckResult {
   if (end < 4 || star < 0 || star !== end - 5) {
     return { ok: false, error: 'malformed', detail: `no '*CRC' trailer in ${JSON.stringify(raw.slice(0, Math.min(end, 80)))}` };
   }
-  const crc = raw.slice(star + 1, end);
-  const expected = crc16Hex(raw, star);
-  if (crc !== expected) return { ok: false, error: 'crc', detail: `CRC ${crc} != ${expected}` };
+  // Compared as numbers: strings are made only for the message of a mismatch.
+  const expected = crc16(raw, star);
+  if (upperHex4(raw, star + 1) !== expected) return { ok: false, error: 'crc', detail: `CRC ${raw.slice(star + 1, end)} != ${crc16Hex(raw, star)}` };
   const sigil = star > 0 ? raw[0]! : '';
   if (!SIGILS.has(sigil)) return { ok: false, error: 'malformed', detail: `unknown sigil ${JSON.stringify(sigil)}` };
   const comma = raw.indexOf(',', 1);

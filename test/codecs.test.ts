@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArmCodec, DEFAULT_KCD, readArmBus } from '../drivers/arm/codec.ts';
 import { readSignalsRaw, SIGNAL_TYPE, writeSignalsRaw, type PlacedBits, type SignalBits } from '../drivers/arm/signal-bits.ts';
-import { crc16, crc16Hex } from '../drivers/crc16.ts';
+import { crc16, crc16Bytes, crc16Hex } from '../drivers/crc16.ts';
 import { checkLine, decodeLine, encodeLine, encodeLineBytes, sampleFields, seqGap, type LineFrame } from '../drivers/line-codec.ts';
 
 /** socketcan's native signal codec, which ours is held to bit for bit. */
@@ -31,7 +31,7 @@ test('CRC-16/CCITT-FALSE check value of "123456789" is 0x29B1', (t) => {
   t.is(crc16Hex('A'), 'B915');
 });
 
-test('CRC-16 of a prefix, and of non-ASCII text, is the CRC of those UTF-8 bytes', (t) => {
+test('CRC-16 of a prefix, and of non-ASCII text, is the CRC of those UTF-8 bytes, from text or from bytes', (t) => {
   // A byte-wise reference straight from the definition (poly 0x1021, init 0xFFFF).
   const reference = (bytes: Uint8Array): number => {
     let crc = 0xffff;
@@ -44,7 +44,10 @@ test('CRC-16 of a prefix, and of non-ASCII text, is the CRC of those UTF-8 bytes
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.nat(40), (text, cut) => {
       const end = Math.min(cut, text.length);
-      t.is(crc16(text), reference(Buffer.from(text, 'utf8')));
+      const bytes = Buffer.from(text, 'utf8');
+      t.is(crc16(text), reference(bytes));
+      t.is(crc16Bytes(bytes), reference(bytes));
+      t.is(crc16Bytes(bytes, Math.min(cut, bytes.length)), reference(bytes.subarray(0, Math.min(cut, bytes.length))));
       t.is(crc16(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')));
       t.is(crc16Hex(text, end), reference(Buffer.from(text.slice(0, end), 'utf8')).toString(16).toUpperCase().padStart(4, '0'));
     }),
@@ -66,6 +69,14 @@ test('line decode: a flipped byte is a CRC error, garbage is malformed', (t) => 
   const g = decodeLine('hello');
   t.false(g.ok);
   if (!g.ok) t.is(g.error, 'malformed');
+  // The CRC travels as upper-case hex: the right value in lower case is not accepted.
+  const body = '=3,0,255';
+  const upper = crc16Hex(body);
+  const lower = decodeLine(`${body}*${upper.toLowerCase()}`);
+  t.is(upper, 'DDA3');
+  t.deepEqual(lower.ok ? 'ok' : [lower.error, lower.detail], ['crc', 'CRC dda3 != DDA3']);
+  t.deepEqual(decodeLine(`${body}*${upper}`).ok, true);
+  t.deepEqual(decodeLine(`${body}*G${upper.slice(1)}`).ok ? 'ok' : (decodeLine(`${body}*G${upper.slice(1)}`) as { error: string }).error, 'crc');
 });
 
 test('line decode: the sequence number is 1 to 5 digits up to 65535, anything else is malformed', (t) => {
@@ -85,6 +96,8 @@ test('line decode: the sequence number is 1 to 5 digits up to 65535, anything el
 test('line encode: the bytes are the text as UTF-8, integers digit by digit, long lines too', (t) => {
   const cases: [Parameters<typeof encodeLine>[0], number, (string | number)[]][] = [
     ['=', 65535, [4294967295, 0, -1, 9, 10, -10, 123456789, -(2 ** 53) + 1, 2 ** 53 - 1]],
+    // Either side of 2^31, where digits stop being written in 32-bit integer arithmetic.
+    ['=', 3, [2147483647, 2147483648, -2147483647, -2147483648, -2147483649, 999999999, 1000000000]],
     ['$', 70000, ['POS', 300, ...Array.from({ length: 15 }, (_, i) => i * 101 - 700)]],
     ['#', 3, [1.5, -0.25, 1e21, Number.NaN, 'NAK', 2, 'Grüße, 温度']],
     ['!', 0, ['x'.repeat(3000), -7]],
