@@ -74,6 +74,35 @@ export type SignalPlot = Record<string, Float64Array>;
 export const SIGNAL_BEFORE_MS = 2000;
 export const SIGNAL_AFTER_MS = 1000;
 
+/*
+ * A signals.csv row's numbers are `t.toFixed(1)` and `Number(v.toFixed(4))`, which cost more than the
+ * rest of the row (a few hundred thousand rows a run). Below, the same numbers from integer
+ * rounding: x * 10^k rounded to the nearest integer is toFixed's digits, and dividing it back by
+ * 10^k gives the very double that parsing those digits gives (both are correctly rounded), except
+ * where x * 10^k lies within a hair of a half: there the product's own rounding could tip it the
+ * other way from toFixed's exact decimal rounding, so toFixed decides. A test holds both to
+ * toFixed, near-halves included.
+ */
+
+/** How far from a half the fractional part of x * 10^k must be for integer rounding to agree with toFixed. */
+const HALF_MARGIN = 1e-6;
+
+/** `t.toFixed(1)` as a count of tenths (the digits without the point), or -1 where toFixed must say. */
+export function tenths(t: number): number {
+  const y = t * 10;
+  if (!(y >= 0 && y < 1e9)) return -1;
+  // `| 0`: a whole number below 2^31, and -0 (t = -0) becomes 0 as toFixed's digits do.
+  return Math.abs(y - Math.floor(y) - 0.5) > HALF_MARGIN ? Math.round(y) | 0 : -1;
+}
+
+/** `Number(v.toFixed(4))`: `v` to 4 decimals. */
+export function round4(v: number): number {
+  const y = v * 1e4;
+  if (y === 0) return 0; // toFixed writes -0 as "0.0000"
+  if (Math.abs(y) < 1e9 && Math.abs(y - Math.floor(y) - 0.5) > HALF_MARGIN) return Math.round(y) / 1e4;
+  return Number(v.toFixed(4));
+}
+
 /** One channel's samples in the trial so far: times (ms since trial start) and values. */
 interface Channel {
   t: number[];
@@ -183,10 +212,11 @@ export class SignalCollector {
           for (let i = 0; i < c.t.length; i++) {
             const t = c.t[i]!;
             if (t < from || t > to) continue;
-            const tCell = t.toFixed(1);
-            const v = Number(c.v[i]!.toFixed(4));
+            const n = tenths(t);
+            const tCell = n >= 0 ? `${(n - (n % 10)) / 10}.${n % 10}` : t.toFixed(1);
+            const v = round4(c.v[i]!);
             rows += `${lead},${tCell},${channel},${v}\n`;
-            ts.push(Number(tCell) / 1000);
+            ts.push((n >= 0 ? n / 10 : Number(tCell)) / 1000);
             vs.push(v);
           }
           if (ts.length > 0) plot[name] = thin(ts, vs);

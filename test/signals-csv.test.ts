@@ -7,7 +7,8 @@ import type { HarnessEvent, RunInfo, TrialRecord } from '../harness/events.ts';
 import type { Rig } from '../harness/rig.ts';
 import { toCsv } from '../reports/csv-recorder.ts';
 import { parseSignals, readSignalSeries, scanSignals } from '../reports/run-data.ts';
-import { SIGNAL_COLUMNS, SignalRecorder } from '../reports/signals.ts';
+import { round4, SIGNAL_COLUMNS, SignalRecorder, tenths } from '../reports/signals.ts';
+import fc from 'fast-check';
 
 type Wrench = { fx: number; fy: number; fz: number; tx: number; ty: number; tz: number; rxMs: number };
 type HandState = { tipForceN: number[]; rxMs: number };
@@ -127,4 +128,28 @@ test('report signals: both readers agree on a recorded signals.csv (random trial
   const scanned = scanSignals(text, wanted);
   t.is(scanned.size, wanted.size);
   t.deepEqual(scanned, parseSignals(text, wanted));
+});
+
+test('signals.csv numbers: tenths() and round4() give what toFixed(1) and Number(toFixed(4)) give, halves and near-halves included', (t) => {
+  const viaTenths = (x: number): [string, number] => {
+    const n = tenths(x);
+    const cell = n >= 0 ? `${(n - (n % 10)) / 10}.${n % 10}` : x.toFixed(1);
+    return [cell, n >= 0 ? n / 10 : Number(cell)];
+  };
+  const check = (x: number): void => {
+    t.deepEqual(viaTenths(x), [x.toFixed(1), Number(x.toFixed(1))], String(x));
+    for (const v of [x, -x]) {
+      const want = Number(v.toFixed(4));
+      t.true(Object.is(round4(v), want), `${v}: ${round4(v)} against ${want}`);
+    }
+  };
+  // Exact halves and their neighbours one ulp away, where the product's rounding could tip over.
+  for (let k = 0; k < 2000; k++) {
+    for (const x of [k / 10 + 0.05, k / 1e4 + 0.00005, (k * 7919) / 1e4 + 0.00005, k * 12.34 + 0.05]) {
+      for (const y of [x, x + x * Number.EPSILON, x - x * Number.EPSILON]) check(y);
+    }
+  }
+  for (const x of [0, -0, 1e-9, 0.04999999, 0.05, 0.15, 0.25, 1.45, 2.675, 1e8, 99999999.95, 1e9, 1e12, 1e21, 1e22, Number.NaN, Infinity]) check(x);
+  fc.assert(fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (x) => check(x)), { numRuns: 20000 });
+  fc.assert(fc.property(fc.integer({ min: 0, max: 10_000_000 }), (n) => check(n / 1e4 + 0.00005)), { numRuns: 20000 });
 });
