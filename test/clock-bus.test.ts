@@ -39,6 +39,32 @@ test('virtual clock: sleep rejects on abort and the timer is cancelled', async (
   t.is(clock.nowMs(), 5);
 });
 
+test('virtual clock: one abort wakes every sleep on its signal, in the order they began; sleeps that ended before it are left alone', async (t) => {
+  const clock = new VirtualClock();
+  const ac = new AbortController();
+  const other = new AbortController();
+  const seen: string[] = [];
+  const watch = (name: string, p: Promise<void>): Promise<void> =>
+    p.then(
+      () => void seen.push(`${name} woke@${clock.nowMs()}`),
+      (err: Error) => void seen.push(`${name} ${err.message}@${clock.nowMs()}`),
+    );
+  const all = [
+    watch('short', clock.sleep(2, ac.signal)),
+    watch('a', clock.sleep(100, ac.signal)),
+    watch('b', clock.sleep(50, ac.signal)),
+    watch('elsewhere', clock.sleep(20, other.signal)),
+    watch('plain', clock.sleep(30)),
+  ];
+  clock.setTimer(10, () => ac.abort(new Error('stop')));
+  await Promise.all(all);
+  t.deepEqual(seen, ['short woke@2', 'a stop@10', 'b stop@10', 'elsewhere woke@20', 'plain woke@30']);
+  // The aborted sleeps' timers are gone: nothing is left to fire at 50 or 100.
+  await clock.sleep(200);
+  t.is(clock.nowMs(), 230);
+  await t.throwsAsync(clock.sleep(5, ac.signal), { message: 'stop' }, 'a sleep on an aborted signal fails at once');
+});
+
 test('virtual clock: work a timer starts (nextTicks, promise chains, timers they set) settles before time moves', async (t) => {
   const clock = new VirtualClock({ epochMs: 0 });
   const seen: string[] = [];
