@@ -7,6 +7,8 @@
  * Outcomes: `pass`/`fail` are verdicts on the task; `error` (rig, device or harness fault, failed
  * reset), `timeout` and `aborted` mean the trial could not be judged.
  */
+import { objects } from '../drivers/arrays.ts';
+import type { FtSample } from '../drivers/ft/driver.ts';
 import { hash32 } from '../drivers/sim/rng.ts';
 import { forceMagnitudeN } from '../drivers/types.ts';
 import { guarded, runAttempt, StageTimeout } from './attempt.ts';
@@ -218,12 +220,15 @@ export class Runner {
     const trialTimer = clock.setTimer(scenario.trialTimeoutMs, () => trialAbort.abort(new StageTimeout(`trial ${trial}`, scenario.trialTimeoutMs)));
 
     let peakForceN = 0;
-    const unsubs = rig.sensors.map((s) =>
-      s.driver.onSample((w) => {
-        const f = forceMagnitudeN(w);
-        if (f > peakForceN) peakForceN = f;
-      }),
-    );
+    const onForce = (w: FtSample): void => {
+      const f = forceMagnitudeN(w);
+      if (f > peakForceN) peakForceN = f;
+    };
+    // A list made for functions from the start (drivers/arrays.ts): the array `map` made here had
+    // more than one hidden class, and this function, the runner's largest, was compiled again when
+    // the other one reached the loop that unsubscribes (--trace-deopt: "wrong map").
+    const unsubs = objects<() => void>();
+    for (const s of rig.sensors) unsubs.push(s.driver.onSample(onForce));
     const armFault = rig.arm?.onFault((joint, code, text) => {
       bus.emit({ type: 'fault', scenario: scenario.name, trial, device: rig.arm?.name ?? 'arm', code: `motor-${code}`, message: `joint ${joint}: ${text}`, tMs: clock.nowMs() - startMs });
     });

@@ -49,7 +49,8 @@ export class FtPeer extends LinePeer {
   protected override handle(verb: string): ReturnType<LinePeer['handle']> {
     if (verb === 'TARE') {
       const r = this.raw();
-      this.offset = { ...r };
+      // Written out, not spread: a spread copy has a hidden class of its own (see ZERO_WRENCH).
+      this.offset = { fx: r.fx, fy: r.fy, fz: r.fz, tx: r.tx, ty: r.ty, tz: r.tz };
       return { ok: true };
     }
     return { ok: false, code: 1, reason: `unknown command ${verb}` };

@@ -50,7 +50,11 @@ export interface WorldContext {
   dyn: Rng;
 }
 
-export const ZERO_WRENCH: Wrench = Object.freeze({ fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 });
+/**
+ * No load. Read-only by its type, not frozen: a frozen object has a hidden class of its own, and
+ * the sensor code that meets it beside the task worlds' wrenches was compiled again for it.
+ */
+export const ZERO_WRENCH: Readonly<Wrench> = { fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0 };
 
 export function site(sites: Sites, name: string): Vec {
   const s = sites[name];
