@@ -11,7 +11,7 @@ import type { CanChannel } from '../transport/can.ts';
 import type { CanFrame } from '../types.ts';
 import type { FaultKnobs } from './faults.ts';
 import type { Rng } from './rng.ts';
-import type { SimWorld } from './world/index.ts';
+import type { ArmJoints, SimWorld } from './world/index.ts';
 
 export interface ArmPeerOptions {
   joints: number;
@@ -35,7 +35,7 @@ interface Motor {
   lastMs: number;
 }
 
-export class ArmPeer {
+export class ArmPeer implements ArmJoints {
   private readonly motors: Motor[];
   private readonly onFrameBound = (f: CanFrame): void => this.onFrame(f);
   /** Clock time (ms) until which the motors are rebooting: deaf and silent. */
@@ -65,11 +65,11 @@ export class ArmPeer {
     }));
     channel.addListener('onMessage', this.onFrameBound);
     channel.start();
-    world.attachArm(() => this.jointsNow());
+    world.attachArm(this);
   }
 
   /** Every joint's position now (each motor's state is only brought up to date when it is commanded). */
-  private jointsNow(): number[] {
+  jointsNow(): number[] {
     const now = this.clock.nowMs();
     const q = doubles(this.motors.length);
     for (let i = 0; i < this.motors.length; i++) {

@@ -25,12 +25,18 @@ export interface ResetResult {
   reason?: string;
 }
 
+/** A simulated arm as the world sees it. */
+export interface ArmJoints {
+  /** Every joint's position now, rad (a fresh array each call). */
+  jointsNow(): number[];
+}
+
 export class SimWorld {
   armQ: number[] = doubles(0);
   hand: HandCommand = { postureRad: doubles(15), currentLimitA: 0 };
   private task: TaskWorld | undefined;
   private lastUpdateMs = -1;
-  private arm: (() => number[]) | undefined;
+  private arm: ArmJoints | undefined;
   private readonly sites: Sites;
 
   /**
@@ -67,7 +73,7 @@ export class SimWorld {
     const t = this.clock.nowMs();
     if (t === this.lastUpdateMs) return;
     this.lastUpdateMs = t;
-    if (this.arm !== undefined) this.armQ = this.arm();
+    if (this.arm !== undefined) this.armQ = this.arm.jointsNow();
     this.task?.update({ tMs: t, armQ: this.armQ, hand: this.hand });
   }
 
@@ -87,12 +93,12 @@ export class SimWorld {
   }
 
   /**
-   * Where the simulated arm's joints are now (a fresh array each call), asked each time the world
-   * moves on: the arm's joints move between the commands the host sends, and the host sends fewer
-   * to joints that stand still (drivers/arm/driver.ts).
+   * The simulated arm, asked where its joints are each time the world moves on: the joints move
+   * between the commands the host sends, and the host sends fewer to joints that stand still
+   * (drivers/arm/driver.ts). (An object, not a closure, for the reason the clock is one.)
    */
-  attachArm(jointsNow: () => number[]): void {
-    this.arm = jointsNow;
+  attachArm(arm: ArmJoints): void {
+    this.arm = arm;
     this.lastUpdateMs = -1;
     this.update();
   }
