@@ -75,9 +75,14 @@ export class ArmPeer implements ArmJoints {
     for (let i = 0; i < this.motors.length; i++) {
       const m = this.motors[i]!;
       const dt = now - m.lastMs;
-      q[i] = m.enabled && dt > 0 ? m.pDes + (m.q - m.pDes) * Math.exp(-dt / this.options.tauMs) : m.q;
+      q[i] = m.enabled && dt > 0 ? this.tracked(m, dt) : m.q;
     }
     return q;
+  }
+
+  /** Where an enabled motor's PD loop has taken it `dt` ms after its state was last brought up to date. */
+  private tracked(m: Motor, dt: number): number {
+    return m.pDes + (m.q - m.pDes) * Math.exp(-dt / this.options.tauMs);
   }
 
   private advance(m: Motor): void {
@@ -90,7 +95,7 @@ export class ArmPeer implements ArmJoints {
       return;
     }
     const q0 = m.q;
-    m.q = m.pDes + (m.q - m.pDes) * Math.exp(-dt / this.options.tauMs);
+    m.q = this.tracked(m, dt);
     m.v = ((m.q - q0) * 1000) / dt;
     const torque = m.kp * (m.pDes - m.q) - m.kd * m.v;
     m.tempC += (dt / 1000) * (0.02 * torque * torque - 0.01 * (m.tempC - 32));
