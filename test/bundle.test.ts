@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { readCsv, tempDir } from './helpers.ts';
@@ -61,7 +61,9 @@ test('the CLI runs from a bundle built from the sources, kept until a source cha
 
 test('where the bundle cannot be written, the CLI says so and runs from the sources', async (t) => {
   // A file where the cache folder should be: the folder cannot be made.
+  // On a fresh clone nothing may have made node_modules/.cache yet: make it here, not rely on another test.
   const blocked = `${testCache(t)}-file`;
+  mkdirSync(path.dirname(blocked), { recursive: true });
   writeFileSync(blocked, 'not a folder\n');
   t.teardown(() => rmSync(blocked, { force: true }));
   const r = await dexhil(['list'], { DEXHIL_CACHE_DIR: blocked });
