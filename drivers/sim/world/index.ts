@@ -31,10 +31,37 @@ export interface ArmJoints {
   jointsNow(): number[];
 }
 
+/** The current task world's methods, each bound to it (see callsOf). */
+interface TaskCalls {
+  update: TaskWorld['update'];
+  wrench: TaskWorld['wrench'];
+  tipForcesN: TaskWorld['tipForcesN'];
+  holding: TaskWorld['holding'];
+}
+
+const NO_TASK: TaskCalls = {
+  update: () => undefined,
+  wrench: () => ZERO_WRENCH,
+  tipForcesN: () => doubles(5),
+  holding: () => false,
+};
+
+/**
+ * A task world's methods bound to it. The sensor code that asks the world is optimised with the
+ * world's code inlined; calling a task world's methods on it there would inline the first task
+ * class met, and the next scenario's class would throw that code away (--trace-deopt: "wrong map",
+ * in five functions at each scenario switch, each compiled again). A bound function is a new call
+ * target for each trial, so those calls stay generic calls from the start and nothing is inlined
+ * or thrown away at a switch.
+ */
+function callsOf(w: TaskWorld): TaskCalls {
+  return { update: w.update.bind(w), wrench: w.wrench.bind(w), tipForcesN: w.tipForcesN.bind(w), holding: w.holding.bind(w) };
+}
+
 export class SimWorld {
   armQ: number[] = doubles(0);
   hand: HandCommand = { postureRad: doubles(15), currentLimitA: 0 };
-  private task: TaskWorld | undefined;
+  private task: TaskCalls = NO_TASK;
   private lastUpdateMs = -1;
   private arm: ArmJoints | undefined;
   private readonly sites: Sites;
@@ -60,11 +87,12 @@ export class SimWorld {
   reset(task: TaskName, icSeed: number, dynSeed: number): ResetResult {
     const dyn = new Rng(dynSeed);
     if (dyn.fork('reset').chance(this.profile.resetFailure)) {
-      this.task = undefined;
+      this.task = NO_TASK;
       return { ok: false, reason: `automatic ${task} scene reset did not verify (simulated reset fault)` };
     }
     const ctx = { sites: this.sites, params: this.profile.tasks[task] ?? {}, ic: new Rng(icSeed), dyn: dyn.fork('world') };
-    this.task = task === 'zipper' ? new ZipperWorld(ctx) : task === 'fabric' ? new FabricWorld(ctx) : task === 'paper' ? new PaperWorld(ctx) : undefined;
+    const world = task === 'zipper' ? new ZipperWorld(ctx) : task === 'fabric' ? new FabricWorld(ctx) : task === 'paper' ? new PaperWorld(ctx) : undefined;
+    this.task = world === undefined ? NO_TASK : callsOf(world);
     this.lastUpdateMs = -1;
     return { ok: true };
   }
@@ -74,22 +102,22 @@ export class SimWorld {
     if (t === this.lastUpdateMs) return;
     this.lastUpdateMs = t;
     if (this.arm !== undefined) this.armQ = this.arm.jointsNow();
-    this.task?.update({ tMs: t, armQ: this.armQ, hand: this.hand });
+    this.task.update({ tMs: t, armQ: this.armQ, hand: this.hand });
   }
 
   wrench(mount: SensorMount): Wrench {
     this.update();
-    return this.task?.wrench(mount) ?? ZERO_WRENCH;
+    return this.task.wrench(mount);
   }
 
   tipForcesN(): number[] {
     this.update();
-    return this.task?.tipForcesN() ?? doubles(5);
+    return this.task.tipForcesN();
   }
 
   holding(): boolean {
     this.update();
-    return this.task?.holding() ?? false;
+    return this.task.holding();
   }
 
   /**
