@@ -103,9 +103,9 @@ function throughTsx(): string {
  * with the trials: in a 3 x 100 run on two cores they were a third of the process's CPU time.
  * There a smaller inlining budget for the optimising compiler (920 bytecode bytes inlined per
  * function by default) is the better trade: it halves the compile time and the trials run a
- * little slower once compiled. Measured on two cores (3 x 100, seed 1, eight runs each,
- * alternated): 2.18 -> 2.06 s with two threads; with one thread the same budget is slower (2.34
- * -> 2.50 s), so it is set only when no core is left over. The flag is the process's (every
+ * little slower once compiled. Measured on two cores (3 x 100, seed 1, alternated runs): 2.18 ->
+ * 2.06 s with two threads (eight each); with one thread the same budget is slower (2.35 -> 2.52 s,
+ * six each), so it is set only when no core is left over. The flag is the process's (every
  * thread's) from then on; it changes how fast the code runs, never what it computes (the tests
  * compare the rows of one thread and of several).
  */
