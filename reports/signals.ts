@@ -95,6 +95,11 @@ export function tenths(t: number): number {
   return Math.abs(y - Math.floor(y) - 0.5) > HALF_MARGIN ? Math.round(y) | 0 : -1;
 }
 
+/** A signals.csv time cell, `t.toFixed(1)`, from `n = tenths(t)` where that is not -1. */
+export function timeCell(t: number, n: number): string {
+  return n >= 0 ? `${(n - (n % 10)) / 10}.${n % 10}` : t.toFixed(1);
+}
+
 /** `Number(v.toFixed(4))`: `v` to 4 decimals. */
 export function round4(v: number): number {
   const y = v * 1e4;
@@ -213,7 +218,7 @@ export class SignalCollector {
             const t = c.t[i]!;
             if (t < from || t > to) continue;
             const n = tenths(t);
-            const tCell = n >= 0 ? `${(n - (n % 10)) / 10}.${n % 10}` : t.toFixed(1);
+            const tCell = timeCell(t, n);
             const v = round4(c.v[i]!);
             rows += `${lead},${tCell},${channel},${v}\n`;
             ts.push((n >= 0 ? n / 10 : Number(tCell)) / 1000);

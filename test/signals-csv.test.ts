@@ -7,7 +7,7 @@ import type { HarnessEvent, RunInfo, TrialRecord } from '../harness/events.ts';
 import type { Rig } from '../harness/rig.ts';
 import { toCsv } from '../reports/csv-recorder.ts';
 import { parseSignals, readSignalSeries, scanSignals } from '../reports/run-data.ts';
-import { round4, SIGNAL_COLUMNS, SignalRecorder, tenths } from '../reports/signals.ts';
+import { round4, SIGNAL_COLUMNS, SignalRecorder, tenths, timeCell } from '../reports/signals.ts';
 import fc from 'fast-check';
 
 type Wrench = { fx: number; fy: number; fz: number; tx: number; ty: number; tz: number; rxMs: number };
@@ -130,10 +130,10 @@ test('report signals: both readers agree on a recorded signals.csv (random trial
   t.deepEqual(scanned, parseSignals(text, wanted));
 });
 
-test('signals.csv numbers: tenths() and round4() give what toFixed(1) and Number(toFixed(4)) give, halves and near-halves included', (t) => {
+test('signals.csv numbers: timeCell(tenths()) and round4() give what toFixed(1) and Number(toFixed(4)) give, halves and near-halves included', (t) => {
   const viaTenths = (x: number): [string, number] => {
     const n = tenths(x);
-    const cell = n >= 0 ? `${(n - (n % 10)) / 10}.${n % 10}` : x.toFixed(1);
+    const cell = timeCell(x, n);
     return [cell, n >= 0 ? n / 10 : Number(cell)];
   };
   const check = (x: number): void => {
